@@ -1,0 +1,32 @@
+# The two commands of the README: `make demo` and `make test`.
+GO      ?= go
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -s -w -X github.com/pangeo-forge/deploy-action/internal/cli.Version=$(VERSION)
+
+.PHONY: demo test check bench build spec fuzz
+
+## demo: the whole lifecycle against the built-in Heroku and GitHub test servers
+demo:
+	$(GO) run ./cmd/demo
+
+## test: every test, with the race detector (fetches GitHub's OpenAPI description from npm once)
+test: spec
+	$(GO) test -race -shuffle=on -count=1 ./...
+
+## spec: GitHub's OpenAPI description for the GitHub test server, cached in .cache/
+spec:
+	sh internal/fake/githubapi/fetch-spec.sh
+
+## check: what CI refuses: unformatted code, vet findings, an untidy go.mod
+check:
+	@test -z "$$(gofmt -l .)" || { gofmt -l .; echo "gofmt would change the files above"; exit 1; }
+	$(GO) vet ./...
+	$(GO) mod tidy -diff
+
+## bench: the performance figures of docs/performance.md
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+## build: the static binary, as the container image has it
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/deploy-action ./cmd/deploy-action

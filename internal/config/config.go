@@ -1,0 +1,294 @@
+// Package config turns the action's inputs (INPUT_*) and the runner's
+// GITHUB_* variables into a typed, validated Config. It reads nothing but the
+// getenv function it is given, so tests drive it with a map.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sethvargo/go-githubactions"
+)
+
+// Stages returns the values the stage input accepts, in the order error
+// messages list them (a new slice: callers may not change the accepted set).
+func Stages() []string {
+	return []string{"auto", "review", "staging", "prod", "teardown", "check-secrets"}
+}
+
+// Review modes accepted by the review_mode input.
+const (
+	ReviewModeReviewApp = "review-app"
+	ReviewModeAppSetup  = "app-setup"
+)
+
+// Defaults of the inputs (action.yml states the same values).
+const (
+	DefaultHerokuAPIURL  = "https://api.heroku.com"
+	DefaultStage         = "auto"
+	DefaultSecretsDir    = "secrets"
+	DefaultReviewName    = "pforge-pr-{pr}"
+	DefaultStagingName   = "pangeo-forge-staging"
+	DefaultProdName      = "pangeo-forge"
+	DefaultLocalName     = "pforge-local-{user}"
+	DefaultStagingBranch = "main"
+	DefaultProdBranch    = "prod"
+	DefaultCheckName     = "deploy/{stage}"
+	DefaultDeploymentVar = "PANGEO_FORGE_DEPLOYMENT"
+	DefaultAppDir        = "."
+	DefaultTimeout       = 20 * time.Minute
+	DefaultServerURL     = "https://github.com"
+	DefaultAPIURL        = "https://api.github.com"
+)
+
+// Config is everything the action was asked to do. It holds the Heroku API
+// key and the GitHub token: its String and GoString methods redact them so an
+// accidental %v cannot print them.
+type Config struct {
+	HerokuAPIKey, GitHubToken, HerokuAPIURL, Pipeline string
+	Stage                                             string // auto|review|staging|prod|teardown|check-secrets
+	SecretsDir                                        string // relative to the workspace, cleaned
+	ReviewName, StagingName, ProdName, LocalName      string // templates, e.g. "pforge-pr-{pr}"
+	StagingBranch, ProdBranch                         string
+	ReviewLabel, ReviewFallback                       string
+	AllowPullRequestTarget                            bool
+	CheckName, DeploymentVar, AppDir                  string // CheckName may hold {stage}; AppDir is relative, cleaned
+	Timeout                                           time.Duration
+	ReviewMode                                        string        // review-app|app-setup
+	ReviewTTL                                         time.Duration // 0: no age-based cleanup
+	HealthPath                                        string
+	Rollback                                          bool
+	DryRun                                            bool
+	GitHub                                            GitHubEnv
+}
+
+// GitHubEnv holds the runner's GITHUB_* variables.
+type GitHubEnv struct {
+	Workspace, EventName, EventPath, Repository, SHA, Ref, RunID, RunAttempt,
+	ServerURL, APIURL, Actor, Output, StepSummary string
+}
+
+// String redacts the credentials; everything else is safe to log.
+func (c Config) String() string {
+	c.HerokuAPIKey = redact(c.HerokuAPIKey)
+	c.GitHubToken = redact(c.GitHubToken)
+	type plain Config // drops the methods, so fmt does not recurse
+	return fmt.Sprintf("%+v", plain(c))
+}
+
+// GoString keeps %#v from bypassing String.
+func (c Config) GoString() string { return "config.Config" + c.String() }
+
+func redact(s string) string {
+	if s == "" {
+		return ""
+	}
+	return "[redacted]"
+}
+
+// Load reads the inputs through go-githubactions (INPUT_ + upper-cased name,
+// trimmed) and the GITHUB_* variables, applies the defaults, and validates.
+// Every problem is reported at once, joined with errors.Join. No error ever
+// contains the API key or the token.
+func Load(getenv func(string) string) (Config, error) {
+	action := githubactions.New(githubactions.WithGetenv(getenv))
+	in := func(name, def string) string {
+		if v := action.GetInput(name); v != "" {
+			return v
+		}
+		return def
+	}
+	var errs []error
+	fail := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+
+	c := Config{
+		HerokuAPIKey:   action.GetInput("heroku_api_key"),
+		GitHubToken:    in("github_token", strings.TrimSpace(getenv("GITHUB_TOKEN"))),
+		HerokuAPIURL:   in("heroku_api_url", DefaultHerokuAPIURL),
+		Pipeline:       action.GetInput("pipeline"),
+		Stage:          in("stage", DefaultStage),
+		SecretsDir:     in("secrets_dir", DefaultSecretsDir),
+		ReviewName:     in("review_name", DefaultReviewName),
+		StagingName:    in("staging_name", DefaultStagingName),
+		ProdName:       in("prod_name", DefaultProdName),
+		LocalName:      in("local_name", DefaultLocalName),
+		StagingBranch:  in("staging_branch", DefaultStagingBranch),
+		ProdBranch:     in("prod_branch", DefaultProdBranch),
+		ReviewLabel:    action.GetInput("review_label"),
+		ReviewFallback: action.GetInput("review_fallback"),
+		CheckName:      in("check_name", DefaultCheckName),
+		DeploymentVar:  in("deployment_var", DefaultDeploymentVar),
+		AppDir:         in("app_dir", DefaultAppDir),
+		ReviewMode:     in("review_mode", ReviewModeReviewApp),
+		HealthPath:     action.GetInput("health_path"),
+		GitHub: GitHubEnv{
+			Workspace:   getenv("GITHUB_WORKSPACE"),
+			EventName:   getenv("GITHUB_EVENT_NAME"),
+			EventPath:   getenv("GITHUB_EVENT_PATH"),
+			Repository:  getenv("GITHUB_REPOSITORY"),
+			SHA:         getenv("GITHUB_SHA"),
+			Ref:         getenv("GITHUB_REF"),
+			RunID:       getenv("GITHUB_RUN_ID"),
+			RunAttempt:  getenv("GITHUB_RUN_ATTEMPT"),
+			ServerURL:   orDefault(getenv("GITHUB_SERVER_URL"), DefaultServerURL),
+			APIURL:      orDefault(getenv("GITHUB_API_URL"), DefaultAPIURL),
+			Actor:       getenv("GITHUB_ACTOR"),
+			Output:      getenv("GITHUB_OUTPUT"),
+			StepSummary: getenv("GITHUB_STEP_SUMMARY"),
+		},
+	}
+
+	// The key's value is never formatted: only whether it is present.
+	if c.HerokuAPIKey == "" {
+		fail("input %q is required: pass the Heroku API key from a secret, e.g. heroku_api_key: ${{ secrets.HEROKU_API_KEY }}", "heroku_api_key")
+	}
+	if c.Pipeline == "" {
+		fail("input %q is required: give the Heroku pipeline's name or UUID", "pipeline")
+	}
+	if !slices.Contains(Stages(), c.Stage) {
+		fail("input %q: %q is not a stage: use one of %s", "stage", c.Stage, strings.Join(Stages(), ", "))
+	}
+	if u, err := httpURL(c.HerokuAPIURL); err != nil {
+		errs = append(errs, fmt.Errorf("input %q: %w", "heroku_api_url", err))
+	} else {
+		c.HerokuAPIURL = u
+	}
+	for _, p := range []struct {
+		name string
+		dst  *string
+	}{{"secrets_dir", &c.SecretsDir}, {"app_dir", &c.AppDir}} {
+		clean, err := workspacePath(*p.dst)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("input %q: %w", p.name, err))
+			continue
+		}
+		*p.dst = clean
+	}
+	for _, b := range []struct {
+		name string
+		def  bool
+		dst  *bool
+	}{
+		{"allow_pull_request_target", false, &c.AllowPullRequestTarget},
+		{"rollback", true, &c.Rollback},
+		{"dry_run", false, &c.DryRun},
+	} {
+		v, err := parseBool(action.GetInput(b.name), b.def)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("input %q: %w", b.name, err))
+		}
+		*b.dst = v
+	}
+	if raw := action.GetInput("timeout"); raw == "" {
+		c.Timeout = DefaultTimeout
+	} else if d, err := time.ParseDuration(raw); err != nil || d <= 0 {
+		fail("input %q: %q is not a positive duration: use Go's form, e.g. 20m or 1h30m", "timeout", raw)
+	} else {
+		c.Timeout = d
+	}
+	if raw := action.GetInput("review_ttl"); raw != "" {
+		d, err := parseTTL(raw)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("input %q: %w", "review_ttl", err))
+		}
+		c.ReviewTTL = d
+	}
+	if c.ReviewMode != ReviewModeReviewApp && c.ReviewMode != ReviewModeAppSetup {
+		fail("input %q: %q is not a review mode: use %s or %s", "review_mode", c.ReviewMode, ReviewModeReviewApp, ReviewModeAppSetup)
+	}
+	if c.StagingBranch == c.ProdBranch {
+		fail("inputs %q and %q are both %q: a push must deploy to one stage, give them different branches", "staging_branch", "prod_branch", c.StagingBranch)
+	}
+	for _, b := range []struct{ name, value string }{{"staging_branch", c.StagingBranch}, {"prod_branch", c.ProdBranch}} {
+		if strings.HasPrefix(b.value, "refs/") {
+			fail("input %q: %q must be a branch name without refs/heads/", b.name, b.value)
+		}
+	}
+	if !configVarName.MatchString(c.DeploymentVar) {
+		fail("input %q: %q is not a config var name: use letters, digits and underscores, not starting with a digit", "deployment_var", c.DeploymentVar)
+	}
+	if c.HealthPath != "" && !strings.HasPrefix(c.HealthPath, "/") {
+		fail("input %q: %q must be a path on the app starting with /, e.g. /health", "health_path", c.HealthPath)
+	}
+	return c, errors.Join(errs...)
+}
+
+var configVarName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+func orDefault(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}
+
+// parseBool accepts what YAML and the Actions expression language write for
+// booleans, in any letter case; "" means the default.
+func parseBool(raw string, def bool) (bool, error) {
+	switch {
+	case raw == "":
+		return def, nil
+	case strings.EqualFold(raw, "true"):
+		return true, nil
+	case strings.EqualFold(raw, "false"):
+		return false, nil
+	}
+	return def, fmt.Errorf("%q is not a boolean: use true or false", raw)
+}
+
+// parseTTL reads a Go duration (48h) or a number of days (2d), the unit
+// Heroku's own review app settings use.
+func parseTTL(raw string) (time.Duration, error) {
+	bad := fmt.Errorf("%q is not a positive duration: use days such as 2d or a Go duration such as 36h; leave it empty for no age-based cleanup", raw)
+	if days, ok := strings.CutSuffix(raw, "d"); ok {
+		n, err := strconv.Atoi(days)
+		// Bound the days so the multiplication cannot overflow.
+		if err != nil || n <= 0 || n > 100000 {
+			return 0, bad
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	d, err := time.ParseDuration(raw)
+	if err != nil || d <= 0 {
+		return 0, bad
+	}
+	return d, nil
+}
+
+// httpURL checks an API base URL and drops a trailing slash, so callers can
+// append paths. A URL with credentials is never echoed back.
+func httpURL(raw string) (string, error) {
+	shown := raw
+	if strings.Contains(raw, "@") {
+		shown = "(a URL with credentials, not shown)"
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return "", fmt.Errorf("%q is not an http(s) URL: use e.g. %s", shown, DefaultHerokuAPIURL)
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return "", fmt.Errorf("%q must be a base URL without query or fragment", shown)
+	}
+	return strings.TrimRight(raw, "/"), nil
+}
+
+// workspacePath checks that a directory input stays inside the workspace:
+// relative, and no .. that climbs out. Symbolic links are the checkout's
+// business and are resolved by the rooms that open the files.
+func workspacePath(raw string) (string, error) {
+	if filepath.IsAbs(raw) || strings.HasPrefix(raw, "/") {
+		return "", fmt.Errorf("%q is absolute: give a path relative to the workspace, e.g. secrets", raw)
+	}
+	clean := filepath.Clean(raw)
+	if !filepath.IsLocal(clean) {
+		return "", fmt.Errorf("%q leaves the workspace: give a path inside it, without ..", raw)
+	}
+	return clean, nil
+}

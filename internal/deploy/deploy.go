@@ -1,0 +1,766 @@
+// Package deploy runs a plan: it decrypts the deployment's secrets, checks the checkout, and performs
+// the Heroku pipeline step of the plan's stage through the small interfaces below.
+package deploy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/pangeo-forge/deploy-action/internal/config"
+	"github.com/pangeo-forge/deploy-action/internal/gitrepo"
+	"github.com/pangeo-forge/deploy-action/internal/heroku"
+	"github.com/pangeo-forge/deploy-action/internal/plan"
+	"github.com/pangeo-forge/deploy-action/internal/report"
+	"github.com/pangeo-forge/deploy-action/internal/secrets"
+	"github.com/pangeo-forge/deploy-action/internal/source"
+)
+
+// Heroku is the part of the Platform API the flows use.
+type Heroku interface {
+	Pipeline(ctx context.Context, nameOrID string) (heroku.Pipeline, error)
+	AppAtStage(ctx context.Context, pipelineID, stage string) (heroku.App, error)
+	App(ctx context.Context, nameOrID string) (heroku.App, error)
+	ReviewAppConfig(ctx context.Context, pipelineID string) (heroku.ReviewAppConfig, error)
+	ReviewApps(ctx context.Context, pipelineID string) ([]heroku.ReviewApp, error)
+	CreateReviewApp(ctx context.Context, r heroku.ReviewAppCreate) (heroku.ReviewApp, error)
+	WaitReviewApp(ctx context.Context, id string) (heroku.ReviewApp, error)
+	DeleteReviewApp(ctx context.Context, id string) error
+	UploadSource(ctx context.Context, body io.ReaderAt, size int64) (heroku.Source, error)
+	ConfigVars(ctx context.Context, app string) (map[string]string, error)
+	UpdateConfigVars(ctx context.Context, app string, changes map[string]*string) error
+	CreateBuild(ctx context.Context, app string, b heroku.BuildCreate) (heroku.Build, error)
+	WaitBuild(ctx context.Context, app, id string, log io.Writer) (heroku.Build, error)
+	WaitRelease(ctx context.Context, app, id string, log io.Writer) (heroku.Release, error)
+	CurrentRelease(ctx context.Context, app string) (heroku.Release, error)
+	Releases(ctx context.Context, app string, max int) ([]heroku.Release, error)
+	Slug(ctx context.Context, app, id string) (heroku.Slug, error)
+	Promote(ctx context.Context, pipelineID, sourceAppID, sourceReleaseID string, targetAppIDs []string) (heroku.Promotion, error)
+	WaitPromotion(ctx context.Context, id string) ([]heroku.PromotionTarget, error)
+	Rollback(ctx context.Context, app, releaseID string) (heroku.Release, error)
+	Domains(ctx context.Context, app string) ([]heroku.Domain, error)
+}
+
+// GitHub is the part of the GitHub API the flows use.
+type GitHub interface {
+	CommitTree(ctx context.Context, sha string) (string, error)
+	PullRequestState(ctx context.Context, number int) (string, error)
+}
+
+// SecretLoader decrypts and flattens one deployment's secrets file.
+type SecretLoader func(ctx context.Context, deployment string) (map[string]string, error)
+
+// Runner performs plans. Every field but GitHub and HTTP is required.
+type Runner struct {
+	Config  config.Config
+	Heroku  Heroku
+	GitHub  GitHub
+	Secrets SecretLoader
+	Log     *report.Workflow
+	HTTP    *http.Client     // health checks; nil means http.DefaultClient
+	Now     func() time.Time // nil means time.Now
+	// HealthInterval is the pause between health check attempts (default 2s).
+	HealthInterval time.Duration
+	// OnPhase, when set, hears each phase as it starts (the check run shows progress with it).
+	OnPhase func(ctx context.Context, name string)
+
+	secretValues []string // every mask line of every decrypted value, for Scrub
+	tail         tailBuffer
+}
+
+// Result is what a run did: the outputs, the summary and the check run are made from it.
+type Result struct {
+	Stage      plan.Stage
+	Deployment string
+	App        string
+	AppURL     string
+	Commit     string
+	BuildID    string
+	Release    int
+	Deployed   bool
+	Action     string   // what was done, one line: "created review app", "promoted release v12", ...
+	VarsSet    []string // names only
+	VarsUnset  []string
+	Phases     []Phase
+	Domains    []heroku.Domain
+	Notes      []string
+	Removed    []string // review apps removed by a teardown or sweep
+	LogTail    string   // the end of the build and release output, secrets scrubbed
+	Secrets    int      // how many config vars were decrypted
+}
+
+// Phase is one timed step of a run.
+type Phase struct {
+	Name     string
+	Duration time.Duration
+}
+
+func (r *Runner) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
+}
+
+// phase times fn as the named phase of res.
+func (r *Runner) phase(res *Result, name string, fn func() error) error {
+	if r.OnPhase != nil {
+		r.OnPhase(context.Background(), name)
+	}
+	start := r.now()
+	err := fn()
+	res.Phases = append(res.Phases, Phase{Name: name, Duration: r.now().Sub(start)})
+	return err
+}
+
+// Run performs the plan. On error, the Result still says how far the run got.
+func (r *Runner) Run(ctx context.Context, p plan.Plan) (*Result, error) {
+	res := &Result{Stage: p.Stage, Deployment: p.Deployment, Commit: p.Commit}
+	defer func() { res.LogTail = r.Scrub(r.tail.String()) }()
+	if p.Skip != "" {
+		r.Log.Noticef("%s", p.Skip)
+		return res, nil
+	}
+	if r.Config.DryRun {
+		return res, r.dryRun(ctx, p, res)
+	}
+	switch p.Stage {
+	case plan.StageReview, plan.StageStaging, plan.StageProd:
+		return res, r.deploy(ctx, p, res)
+	case plan.StageTeardown:
+		return res, r.teardown(ctx, p, res)
+	default:
+		return res, fmt.Errorf("stage %q cannot be run by the deploy step", p.Stage)
+	}
+}
+
+// deploy runs the review, staging and prod stages. Everything that can fail without touching Heroku
+// (secrets, checkout, pipeline, apps) is done before the first write.
+func (r *Runner) deploy(ctx context.Context, p plan.Plan, res *Result) error {
+	vars, err := r.loadSecrets(ctx, p, res)
+	if err != nil {
+		return err
+	}
+	if err := r.checkCheckout(p); err != nil {
+		return err
+	}
+	pipeline, err := r.Heroku.Pipeline(ctx, r.Config.Pipeline)
+	if err != nil {
+		return err
+	}
+	switch p.Stage {
+	case plan.StageReview:
+		return r.review(ctx, p, pipeline, vars, res)
+	case plan.StageStaging:
+		app, err := r.Heroku.AppAtStage(ctx, pipeline.ID, "staging")
+		if err != nil {
+			return err
+		}
+		if err := r.buildOn(ctx, p, app, vars, res); err != nil {
+			return err
+		}
+		return r.finish(ctx, app, res, false)
+	default:
+		return r.prod(ctx, p, pipeline, vars, res)
+	}
+}
+
+// loadSecrets decrypts the deployment's file (or the review fallback's), masks every value before
+// anything else is printed, and adds the deployment var.
+func (r *Runner) loadSecrets(ctx context.Context, p plan.Plan, res *Result) (map[string]string, error) {
+	var vars map[string]string
+	err := r.phase(res, "secrets", func() error {
+		var err error
+		vars, err = r.Secrets(ctx, p.Deployment)
+		if errors.Is(err, secrets.ErrNotFound) && p.Stage == plan.StageReview {
+			if p.Fallback == "" {
+				return fmt.Errorf("%w\nadd secrets/config.%s.yaml to the pull request (encrypted with sops), or set the review_fallback input to a deployment whose file review apps may use", err, p.Deployment)
+			}
+			vars, err = r.Secrets(ctx, p.Fallback)
+			if err == nil {
+				res.Notes = append(res.Notes, fmt.Sprintf("no secrets file for %s: using the review_fallback deployment %s", p.Deployment, p.Fallback))
+			}
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, 0, len(vars))
+	for name, value := range vars {
+		lines := secrets.MaskLines(value)
+		r.Log.Mask(lines...)
+		r.secretValues = append(r.secretValues, lines...)
+		names = append(names, name)
+	}
+	res.Secrets = len(names)
+	sort.Strings(names)
+	if _, taken := vars[r.Config.DeploymentVar]; taken {
+		return nil, fmt.Errorf("the secrets file sets %s, which the action sets to the deployment name (input deployment_var): remove it from the file or choose another deployment_var", r.Config.DeploymentVar)
+	}
+	vars[r.Config.DeploymentVar] = p.Deployment
+	r.Log.Infof("Decrypted %d config vars for %s: %s", len(names), p.Deployment, strings.Join(names, ", "))
+	return vars, nil
+}
+
+// checkCheckout makes sure that what is deployed is what is labelled: the workspace must be checked
+// out at the plan's commit.
+func (r *Runner) checkCheckout(p plan.Plan) error {
+	if p.Commit == "" {
+		return nil
+	}
+	head, err := gitrepo.Head(r.workspace())
+	if err != nil {
+		return err
+	}
+	if head == p.Commit {
+		return nil
+	}
+	hint := "ref: ${{ github.sha }}"
+	if p.PR != 0 {
+		hint = "ref: ${{ github.event.pull_request.head.sha }}"
+	}
+	return fmt.Errorf("the workspace is checked out at %s but this run deploys %s: give actions/checkout the input\n    with:\n      %s", short(head), short(p.Commit), hint)
+}
+
+func (r *Runner) workspace() string {
+	if r.Config.GitHub.Workspace != "" {
+		return r.Config.GitHub.Workspace
+	}
+	return "."
+}
+
+func (r *Runner) review(ctx context.Context, p plan.Plan, pipeline heroku.Pipeline, vars map[string]string, res *Result) error {
+	if _, err := r.Heroku.ReviewAppConfig(ctx, pipeline.ID); err != nil {
+		return err
+	}
+	existing, err := r.findReviewApp(ctx, pipeline.ID, p.PR)
+	if err != nil {
+		return err
+	}
+	if existing != nil {
+		if existing.Status != "created" {
+			ra, err := r.Heroku.WaitReviewApp(ctx, existing.ID)
+			if err != nil {
+				return err
+			}
+			existing = &ra
+		}
+		app, err := r.Heroku.App(ctx, existing.AppID)
+		if err != nil {
+			return err
+		}
+		r.Log.Infof("Updating the review app %s of pull request #%d", app.Name, p.PR)
+		if err := r.buildOn(ctx, p, app, vars, res); err != nil {
+			return err
+		}
+		res.Action = "updated review app"
+		return r.finish(ctx, app, res, false)
+	}
+
+	archive, src, err := r.upload(ctx, res)
+	if err != nil {
+		return err
+	}
+	defer archive.Remove()
+	env := make(map[string]string, len(vars)+1)
+	for name, value := range vars {
+		env[name] = value
+	}
+	changes, err := DiffVars(nil, vars)
+	if err != nil {
+		return err
+	}
+	env[ManagedVar] = changes.Managed
+	var ra heroku.ReviewApp
+	err = r.phase(res, "review app", func() error {
+		r.Log.Infof("Creating a review app for pull request #%d (branch %s)", p.PR, p.Branch)
+		created, err := r.Heroku.CreateReviewApp(ctx, heroku.ReviewAppCreate{
+			PipelineID: pipeline.ID, Branch: p.Branch, PRNumber: p.PR,
+			SourceURL: src.GetURL, Checksum: archive.SHA256, Version: p.Commit, Environment: env,
+		})
+		if err != nil {
+			return err
+		}
+		ra, err = r.Heroku.WaitReviewApp(ctx, created.ID)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	app, err := r.Heroku.App(ctx, ra.AppID)
+	if err != nil {
+		return err
+	}
+	res.VarsSet = changes.Set
+	res.Action = "created review app"
+	return r.finish(ctx, app, res, true)
+}
+
+func (r *Runner) findReviewApp(ctx context.Context, pipelineID string, pr int) (*heroku.ReviewApp, error) {
+	apps, err := r.Heroku.ReviewApps(ctx, pipelineID)
+	if err != nil {
+		return nil, err
+	}
+	for i := range apps {
+		if apps[i].PRNumber == pr {
+			return &apps[i], nil
+		}
+	}
+	return nil, nil
+}
+
+// upload packs the workspace (or app_dir) and uploads it as a Heroku source.
+func (r *Runner) upload(ctx context.Context, res *Result) (*source.Archive, heroku.Source, error) {
+	var (
+		archive *source.Archive
+		src     heroku.Source
+	)
+	err := r.phase(res, "upload", func() error {
+		dir := r.workspace()
+		if r.Config.AppDir != "" && r.Config.AppDir != "." {
+			dir = dir + "/" + r.Config.AppDir
+		}
+		var err error
+		archive, err = source.Pack(ctx, dir, "")
+		if err != nil {
+			return err
+		}
+		f, err := archive.Open()
+		if err != nil {
+			archive.Remove()
+			return err
+		}
+		defer f.Close()
+		src, err = r.Heroku.UploadSource(ctx, f, archive.Size)
+		if err != nil {
+			archive.Remove()
+			return err
+		}
+		r.Log.Infof("Uploaded the source (%s, sha256 %s)", byteSize(archive.Size), archive.SHA256[:12])
+		return nil
+	})
+	return archive, src, err
+}
+
+// applyVars sends only the config vars that changed.
+func (r *Runner) applyVars(ctx context.Context, app heroku.App, vars map[string]string, res *Result) error {
+	return r.phase(res, "config vars", func() error {
+		current, err := r.Heroku.ConfigVars(ctx, app.ID)
+		if err != nil {
+			return err
+		}
+		changes, err := DiffVars(current, vars)
+		if err != nil {
+			return err
+		}
+		res.VarsSet, res.VarsUnset = changes.Set, changes.Unset
+		if changes.Empty() {
+			r.Log.Infof("Config vars of %s are up to date", app.Name)
+			return nil
+		}
+		r.Log.Infof("Config vars of %s: setting [%s], unsetting [%s]", app.Name, strings.Join(changes.Set, ", "), strings.Join(changes.Unset, ", "))
+		return r.Heroku.UpdateConfigVars(ctx, app.ID, changes.Patch)
+	})
+}
+
+// buildOn applies config vars, uploads the source, builds it on app and waits for the build and its
+// release.
+func (r *Runner) buildOn(ctx context.Context, p plan.Plan, app heroku.App, vars map[string]string, res *Result) error {
+	res.App, res.AppURL = app.Name, app.WebURL
+	if err := r.applyVars(ctx, app, vars, res); err != nil {
+		return err
+	}
+	archive, src, err := r.upload(ctx, res)
+	if err != nil {
+		return err
+	}
+	defer archive.Remove()
+	var build heroku.Build
+	err = r.phase(res, "build", func() error {
+		var err error
+		build, err = r.Heroku.CreateBuild(ctx, app.ID, heroku.BuildCreate{SourceURL: src.GetURL, Checksum: archive.SHA256, Version: p.Commit})
+		if err != nil {
+			return err
+		}
+		res.BuildID = build.ID
+		end := r.Log.Group(fmt.Sprintf("Build %s on %s", short(build.ID), app.Name))
+		build, err = r.Heroku.WaitBuild(ctx, app.ID, build.ID, r.output())
+		end()
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if build.ReleaseID == "" {
+		return fmt.Errorf("build %s succeeded but Heroku made no release", build.ID)
+	}
+	err = r.phase(res, "release", func() error {
+		end := r.Log.Group(fmt.Sprintf("Release on %s", app.Name))
+		rel, err := r.Heroku.WaitRelease(ctx, app.ID, build.ReleaseID, r.output())
+		end()
+		if err != nil {
+			return err
+		}
+		res.Release = rel.Version
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if res.Action == "" {
+		res.Action = "built " + short(p.Commit)
+	}
+	return nil
+}
+
+func (r *Runner) prod(ctx context.Context, p plan.Plan, pipeline heroku.Pipeline, vars map[string]string, res *Result) error {
+	prodApp, err := r.Heroku.AppAtStage(ctx, pipeline.ID, "production")
+	if err != nil {
+		return err
+	}
+	stagingApp, err := r.Heroku.AppAtStage(ctx, pipeline.ID, "staging")
+	if err != nil {
+		return err
+	}
+	release, err := r.Heroku.CurrentRelease(ctx, stagingApp.ID)
+	if err != nil {
+		return err
+	}
+	if release.SlugID == "" {
+		return fmt.Errorf("the staging app %s has no built release to promote: deploy to staging first", stagingApp.Name)
+	}
+	slug, err := r.Heroku.Slug(ctx, stagingApp.ID, release.SlugID)
+	if err != nil {
+		return err
+	}
+	why, same, err := r.sameContent(ctx, p, slug.Commit)
+	if err != nil {
+		return err
+	}
+	if !same {
+		r.Log.Noticef("Building on the production app %s: %s", prodApp.Name, why)
+		res.Notes = append(res.Notes, why)
+		if err := r.buildOn(ctx, p, prodApp, vars, res); err != nil {
+			return err
+		}
+		return r.finish(ctx, prodApp, res, false)
+	}
+	r.Log.Infof("Promoting release v%d of %s to %s: %s", release.Version, stagingApp.Name, prodApp.Name, why)
+	res.App, res.AppURL, res.Commit = prodApp.Name, prodApp.WebURL, slug.Commit
+	if err := r.applyVars(ctx, prodApp, vars, res); err != nil {
+		return err
+	}
+	previous, err := r.Heroku.CurrentRelease(ctx, prodApp.ID)
+	if err != nil && !isNotFound(err) {
+		return err
+	}
+	err = r.phase(res, "promotion", func() error {
+		promotion, err := r.Heroku.Promote(ctx, pipeline.ID, stagingApp.ID, release.ID, []string{prodApp.ID})
+		if err != nil {
+			return err
+		}
+		targets, err := r.Heroku.WaitPromotion(ctx, promotion.ID)
+		if err != nil {
+			return err
+		}
+		for _, t := range targets {
+			if t.AppID != prodApp.ID {
+				continue
+			}
+			end := r.Log.Group(fmt.Sprintf("Release on %s", prodApp.Name))
+			rel, err := r.Heroku.WaitRelease(ctx, prodApp.ID, t.ReleaseID, r.output())
+			end()
+			if err != nil {
+				return err
+			}
+			res.Release = rel.Version
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	res.Action = fmt.Sprintf("promoted release v%d of %s", release.Version, stagingApp.Name)
+	if err := r.finish(ctx, prodApp, res, false); err != nil {
+		return r.rollbackAfter(ctx, prodApp, previous, err)
+	}
+	return nil
+}
+
+// sameContent decides whether staging's release (built from stagingCommit) is what this prod run
+// deploys: the same commit, a commit with the same tree (a merge of main into prod), or a manual
+// promotion.
+func (r *Runner) sameContent(ctx context.Context, p plan.Plan, stagingCommit string) (string, bool, error) {
+	switch {
+	case p.Manual:
+		return "manual promotion of the release staging runs", true, nil
+	case stagingCommit == p.Commit:
+		return fmt.Sprintf("staging runs %s, the commit being deployed", short(p.Commit)), true, nil
+	case stagingCommit == "" || r.GitHub == nil:
+		return fmt.Sprintf("staging's release does not name a commit that can be compared with %s", short(p.Commit)), false, nil
+	}
+	want, err := r.GitHub.CommitTree(ctx, p.Commit)
+	if err != nil {
+		return "", false, err
+	}
+	have, err := r.GitHub.CommitTree(ctx, stagingCommit)
+	if err != nil {
+		return "", false, err
+	}
+	if want == have {
+		return fmt.Sprintf("staging runs %s, whose tree is identical to %s", short(stagingCommit), short(p.Commit)), true, nil
+	}
+	return fmt.Sprintf("staging runs %s, whose content differs from %s (prod is ahead of staging)", short(stagingCommit), short(p.Commit)), false, nil
+}
+
+// finish reads what the summary reports about the app and runs the health check.
+func (r *Runner) finish(ctx context.Context, app heroku.App, res *Result, created bool) error {
+	res.App, res.AppURL = app.Name, app.WebURL
+	if created {
+		if rel, err := r.Heroku.CurrentRelease(ctx, app.ID); err == nil {
+			res.Release = rel.Version
+		}
+	}
+	if domains, err := r.Heroku.Domains(ctx, app.ID); err == nil {
+		for _, d := range domains {
+			if d.Kind == "custom" {
+				res.Domains = append(res.Domains, d)
+			}
+		}
+	} else {
+		r.Log.Warningf("could not read the custom domains of %s: %v", app.Name, err)
+	}
+	if r.Config.HealthPath != "" {
+		if err := r.phase(res, "health check", func() error { return r.healthCheck(ctx, app) }); err != nil {
+			return err
+		}
+	}
+	res.Deployed = true
+	return nil
+}
+
+// rollbackAfter rolls prod back to the release it ran before, when rollback is on.
+func (r *Runner) rollbackAfter(ctx context.Context, app heroku.App, previous heroku.Release, cause error) error {
+	if !r.Config.Rollback || previous.ID == "" {
+		return cause
+	}
+	rel, err := r.Heroku.Rollback(ctx, app.ID, previous.ID)
+	if err != nil {
+		return errors.Join(cause, fmt.Errorf("rollback to v%d failed: %w", previous.Version, err))
+	}
+	r.Log.Warningf("Rolled %s back to v%d (new release v%d)", app.Name, previous.Version, rel.Version)
+	return fmt.Errorf("%w; rolled back to v%d", cause, previous.Version)
+}
+
+func (r *Runner) healthCheck(ctx context.Context, app heroku.App) error {
+	client := r.HTTP
+	if client == nil {
+		client = http.DefaultClient
+	}
+	interval := r.HealthInterval
+	if interval <= 0 {
+		interval = 2 * time.Second
+	}
+	url := strings.TrimSuffix(app.WebURL, "/") + "/" + strings.TrimPrefix(r.Config.HealthPath, "/")
+	var last string
+	for {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return fmt.Errorf("invalid health check URL %q: %w", url, err)
+		}
+		resp, err := client.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode/100 == 2 {
+				r.Log.Infof("Health check %s answered %d", url, resp.StatusCode)
+				return nil
+			}
+			last = resp.Status
+		} else {
+			last = err.Error()
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("health check %s did not answer 2xx before the timeout (last: %s)", url, last)
+		case <-time.After(interval):
+		}
+	}
+}
+
+func (r *Runner) teardown(ctx context.Context, p plan.Plan, res *Result) error {
+	pipeline, err := r.Heroku.Pipeline(ctx, r.Config.Pipeline)
+	if err != nil {
+		return err
+	}
+	if p.Sweep {
+		return r.sweep(ctx, pipeline, res)
+	}
+	ra, err := r.findReviewApp(ctx, pipeline.ID, p.PR)
+	if err != nil {
+		return err
+	}
+	if ra == nil {
+		r.Log.Noticef("Pull request #%d has no review app on %s: nothing to tear down", p.PR, pipeline.Name)
+		return nil
+	}
+	return r.removeReviewApp(ctx, *ra, fmt.Sprintf("pull request #%d closed", p.PR), res)
+}
+
+func (r *Runner) removeReviewApp(ctx context.Context, ra heroku.ReviewApp, why string, res *Result) error {
+	name := ra.AppID
+	if ra.AppID != "" {
+		if app, err := r.Heroku.App(ctx, ra.AppID); err == nil {
+			name = app.Name
+		}
+	}
+	if err := r.Heroku.DeleteReviewApp(ctx, ra.ID); err != nil {
+		return err
+	}
+	r.Log.Infof("Deleted the review app %s of pull request #%d (%s)", name, ra.PRNumber, why)
+	res.Removed = append(res.Removed, name)
+	res.App = name
+	res.Action = "deleted review app"
+	return nil
+}
+
+// sweep removes review apps whose pull request is closed or, with review_ttl, that were not deployed
+// for longer than that.
+func (r *Runner) sweep(ctx context.Context, pipeline heroku.Pipeline, res *Result) error {
+	apps, err := r.Heroku.ReviewApps(ctx, pipeline.ID)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, ra := range apps {
+		why := ""
+		if ttl := r.Config.ReviewTTL; ttl > 0 && !ra.UpdatedAt.IsZero() && r.now().Sub(ra.UpdatedAt) > ttl {
+			why = fmt.Sprintf("not deployed for more than %s", ttl)
+		} else if r.GitHub != nil && ra.PRNumber != 0 {
+			state, err := r.GitHub.PullRequestState(ctx, ra.PRNumber)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			if state == "closed" {
+				why = fmt.Sprintf("pull request #%d is closed", ra.PRNumber)
+			}
+		}
+		if why == "" {
+			continue
+		}
+		if err := r.removeReviewApp(ctx, ra, why, res); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(res.Removed) == 0 && len(errs) == 0 {
+		r.Log.Noticef("No review app of %s is due for removal", pipeline.Name)
+	}
+	res.Action = fmt.Sprintf("removed %d review apps", len(res.Removed))
+	return errors.Join(errs...)
+}
+
+// dryRun prints the plan and what it would do, reading but never writing, and decrypting nothing.
+func (r *Runner) dryRun(ctx context.Context, p plan.Plan, res *Result) error {
+	r.Log.Infof("Dry run: stage %s, deployment %s, commit %s", p.Stage, p.Deployment, orNone(p.Commit))
+	pipeline, err := r.Heroku.Pipeline(ctx, r.Config.Pipeline)
+	if err != nil {
+		return err
+	}
+	switch p.Stage {
+	case plan.StageStaging, plan.StageProd:
+		stage := map[plan.Stage]string{plan.StageStaging: "staging", plan.StageProd: "production"}[p.Stage]
+		app, err := r.Heroku.AppAtStage(ctx, pipeline.ID, stage)
+		if err != nil {
+			return err
+		}
+		res.App, res.AppURL = app.Name, app.WebURL
+		r.Log.Infof("Dry run: would deploy %s to %s (%s)", short(p.Commit), app.Name, app.WebURL)
+	case plan.StageReview, plan.StageTeardown:
+		if p.Sweep {
+			r.Log.Infof("Dry run: would remove review apps of closed pull requests on %s", pipeline.Name)
+			break
+		}
+		ra, err := r.findReviewApp(ctx, pipeline.ID, p.PR)
+		if err != nil {
+			return err
+		}
+		if ra != nil {
+			if app, err := r.Heroku.App(ctx, ra.AppID); err == nil {
+				res.App, res.AppURL = app.Name, app.WebURL
+			}
+		}
+		verb := map[bool]string{true: "update", false: "create"}[ra != nil]
+		if p.Stage == plan.StageTeardown {
+			verb = "delete"
+		}
+		r.Log.Infof("Dry run: would %s the review app of pull request #%d", verb, p.PR)
+	}
+	return nil
+}
+
+func isNotFound(err error) bool {
+	var apiErr *heroku.APIError
+	return errors.As(err, &apiErr) && apiErr.Status == http.StatusNotFound
+}
+
+func short(sha string) string {
+	if len(sha) > 12 {
+		return sha[:12]
+	}
+	return sha
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return s
+}
+
+func byteSize(n int64) string {
+	switch {
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+// output is where build and release output goes: the log, and the tail kept for the check run.
+func (r *Runner) output() io.Writer { return io.MultiWriter(r.Log.Writer(), &r.tail) }
+
+// Scrub replaces every decrypted value in s by "***". The runner masks the log itself; text the
+// action sends elsewhere (a check run, a comment) must be scrubbed by the action.
+func (r *Runner) Scrub(s string) string {
+	values := append([]string(nil), r.secretValues...)
+	// Longest first, so that a value containing another is replaced whole.
+	sort.Slice(values, func(i, j int) bool { return len(values[i]) > len(values[j]) })
+	for _, v := range values {
+		if v != "" {
+			s = strings.ReplaceAll(s, v, "***")
+		}
+	}
+	return s
+}
+
+// tailBuffer keeps the last tailSize bytes written to it.
+type tailBuffer struct{ buf []byte }
+
+const tailSize = 48 << 10
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.buf = append(t.buf, p...)
+	if len(t.buf) > tailSize {
+		t.buf = append(t.buf[:0], t.buf[len(t.buf)-tailSize:]...)
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) String() string { return string(t.buf) }

@@ -1,0 +1,111 @@
+package deploy
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Outputs are the step outputs of design.md, in a fixed order.
+func (res *Result) Outputs() [][2]string {
+	release := ""
+	if res.Release > 0 {
+		release = strconv.Itoa(res.Release)
+	}
+	return [][2]string{
+		{"stage", string(res.Stage)},
+		{"deployment", res.Deployment},
+		{"app", res.App},
+		{"app_url", res.AppURL},
+		{"release", release},
+		{"build_id", res.BuildID},
+		{"commit", res.Commit},
+		{"deployed", strconv.FormatBool(res.Deployed)},
+	}
+}
+
+// Markdown renders the job summary of a run: what was deployed where, how long each phase took,
+// which config vars changed (names only), and the custom domains with their certificates.
+func (res *Result) Markdown(title string, runErr error) string {
+	var b strings.Builder
+	status := "skipped"
+	switch {
+	case runErr != nil:
+		status = "failed"
+	case res.Deployed:
+		status = "deployed"
+	case res.Action != "":
+		status = "done"
+	}
+	fmt.Fprintf(&b, "### %s: %s\n\n", title, status)
+	if runErr != nil {
+		fmt.Fprintf(&b, "> [!CAUTION]\n> %s\n\n", strings.ReplaceAll(runErr.Error(), "\n", "\n> "))
+	}
+	rows := [][2]string{
+		{"Stage", string(res.Stage)},
+		{"Deployment", code(res.Deployment)},
+		{"Action", res.Action},
+		{"App", link(res.App, res.AppURL)},
+		{"Commit", code(short(res.Commit))},
+		{"Build", code(res.BuildID)},
+	}
+	if res.Release > 0 {
+		rows = append(rows, [2]string{"Release", fmt.Sprintf("v%d", res.Release)})
+	}
+	rows = append(rows,
+		[2]string{"Config vars set", names(res.VarsSet)},
+		[2]string{"Config vars unset", names(res.VarsUnset)},
+		[2]string{"Review apps removed", names(res.Removed)},
+	)
+	b.WriteString("| | |\n|---|---|\n")
+	for _, row := range rows {
+		if row[1] == "" {
+			continue
+		}
+		fmt.Fprintf(&b, "| %s | %s |\n", row[0], row[1])
+	}
+	for _, note := range res.Notes {
+		fmt.Fprintf(&b, "\n%s\n", note)
+	}
+	if len(res.Phases) > 0 {
+		b.WriteString("\n| Phase | Duration |\n|---|---|\n")
+		var total time.Duration
+		for _, ph := range res.Phases {
+			total += ph.Duration
+			fmt.Fprintf(&b, "| %s | %s |\n", ph.Name, ph.Duration.Round(time.Millisecond))
+		}
+		fmt.Fprintf(&b, "| **total** | %s |\n", total.Round(time.Millisecond))
+	}
+	if len(res.Domains) > 0 {
+		b.WriteString("\n| Custom domain | CNAME target | Certificate (ACM) |\n|---|---|---|\n")
+		for _, d := range res.Domains {
+			fmt.Fprintf(&b, "| %s | %s | %s |\n", d.Hostname, code(d.CNAME), orNone(d.ACMStatus))
+		}
+		for _, d := range res.Domains {
+			if d.ACMStatus == "failed" || d.ACMStatus == "failing" {
+				fmt.Fprintf(&b, "\n> [!WARNING]\n> The certificate of %s is %s: %s. Check the CNAME record points at %s.\n", d.Hostname, d.ACMStatus, orNone(d.ACMStatusReason), d.CNAME)
+			}
+		}
+	}
+	return b.String()
+}
+
+func code(s string) string {
+	if s == "" {
+		return ""
+	}
+	return "`" + s + "`"
+}
+
+func link(text, url string) string {
+	switch {
+	case text == "":
+		return ""
+	case url == "":
+		return text
+	}
+	return fmt.Sprintf("[%s](%s)", text, url)
+}
+
+func names(list []string) string { return strings.Join(list, ", ") }

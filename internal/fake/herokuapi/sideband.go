@@ -1,0 +1,165 @@
+package herokuapi
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+)
+
+// Heroku serves sources from S3 and output streams from its build-output
+// service, outside the Platform API (no Accept header, no token). This server
+// serves both under its own host at these prefixes.
+const (
+	blobPrefix   = "/blobs/"
+	streamPrefix = "/streams/"
+)
+
+// newBlob is POST /sources: a place to upload a source tarball to, with
+// separately signed GET and PUT URLs like S3 presigned ones. The caller holds
+// the lock.
+func (s *Server) newBlob() *blobRec {
+	b := &blobRec{id: newID(), getSig: randHex(40), putSig: randHex(40), created: s.now()}
+	s.blobs[b.id] = b
+	return b
+}
+
+func (s *Server) blobURL(b *blobRec, sig string) string {
+	return fmt.Sprintf("%s%s%s?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Expires=3600&X-Amz-Signature=%s", s.base, blobPrefix, b.id, sig)
+}
+
+// s3Error answers like S3 does: XML, with a code clients can show.
+func s3Error(w http.ResponseWriter, status int, code, message string) {
+	w.Header().Set("Content-Type", "application/xml")
+	w.WriteHeader(status)
+	fmt.Fprintf(w, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>%s</Code><Message>%s</Message></Error>\n", code, message)
+}
+
+func (s *Server) serveBlob(w http.ResponseWriter, r *http.Request, body []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b := s.blobs[strings.TrimPrefix(r.URL.Path, blobPrefix)]
+	if b == nil {
+		s3Error(w, http.StatusNotFound, "NoSuchKey", "The specified key does not exist.")
+		return
+	}
+	sig := r.URL.Query().Get("X-Amz-Signature")
+	switch r.Method {
+	case http.MethodPut:
+		if sig != b.putSig {
+			s.violation(r, "upload to a URL that is not the source's put_url")
+			s3Error(w, http.StatusForbidden, "SignatureDoesNotMatch", "The request signature we calculated does not match the signature you provided.")
+			return
+		}
+		// The put_url is signed without a content type: S3 rejects one,
+		// which is why Heroku's docs upload with an empty Content-Type.
+		if ct := r.Header.Get("Content-Type"); ct != "" {
+			s.violation(r, "upload with Content-Type %q; the put_url is signed for an empty Content-Type", ct)
+			s3Error(w, http.StatusForbidden, "SignatureDoesNotMatch", "The request signature we calculated does not match the signature you provided. Check your key and signing method.")
+			return
+		}
+		// S3 does not take chunked uploads to presigned URLs.
+		if r.ContentLength < 0 {
+			s.violation(r, "upload without Content-Length (chunked); S3 requires the length")
+			s3Error(w, http.StatusLengthRequired, "MissingContentLength", "You must provide the Content-Length HTTP header.")
+			return
+		}
+		b.data = append([]byte(nil), body...)
+		b.uploaded = true
+		sum := sha256.Sum256(body)
+		w.Header().Set("ETag", strconv.Quote(hex.EncodeToString(sum[:16])))
+		w.WriteHeader(http.StatusOK)
+	case http.MethodGet, http.MethodHead:
+		if sig != b.getSig {
+			s3Error(w, http.StatusForbidden, "SignatureDoesNotMatch", "The request signature we calculated does not match the signature you provided.")
+			return
+		}
+		if !b.uploaded {
+			s3Error(w, http.StatusNotFound, "NoSuchKey", "The specified key does not exist.")
+			return
+		}
+		w.Header().Set("Content-Type", "application/octet-stream")
+		w.Header().Set("Content-Length", strconv.Itoa(len(b.data)))
+		w.WriteHeader(http.StatusOK)
+		if r.Method == http.MethodGet {
+			_, _ = w.Write(b.data)
+		}
+	default:
+		s3Error(w, http.StatusMethodNotAllowed, "MethodNotAllowed", "The specified method is not allowed against this resource.")
+	}
+}
+
+func (s *Server) streamURL(kind, id string) string {
+	return s.base + streamPrefix + kind + "/" + id
+}
+
+// serveStream follows a build or release log as text/plain until the
+// process ends, flushing as lines arrive. "Range: bytes=N-" resumes after a
+// disconnect, like Heroku's output streams.
+func (s *Server) serveStream(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet {
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	kind, id, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, streamPrefix), "/")
+	s.mu.Lock()
+	var l *outputLog
+	switch kind {
+	case "builds":
+		if b := s.builds[id]; b != nil {
+			l = b.log
+		}
+	case "releases":
+		if rel := s.releases[id]; rel != nil {
+			l = rel.log
+		}
+	}
+	s.mu.Unlock()
+	if l == nil {
+		http.Error(w, "stream not found", http.StatusNotFound)
+		return
+	}
+	off := 0
+	if rg := r.Header.Get("Range"); rg != "" {
+		n, ok := strings.CutPrefix(rg, "bytes=")
+		n, _, _ = strings.Cut(n, "-")
+		v, err := strconv.Atoi(n)
+		if !ok || err != nil || v < 0 {
+			http.Error(w, "unsupported Range: send bytes=N-", http.StatusRequestedRangeNotSatisfiable)
+			return
+		}
+		off = v
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.WriteHeader(http.StatusOK)
+	flusher, _ := w.(http.Flusher)
+	for {
+		s.mu.Lock()
+		var chunk []byte
+		if off < len(l.data) {
+			chunk = append(chunk, l.data[off:]...)
+			off = len(l.data)
+		}
+		done, wake := l.done, l.wake
+		s.mu.Unlock()
+		if len(chunk) > 0 {
+			if _, err := w.Write(chunk); err != nil {
+				return
+			}
+		}
+		if flusher != nil {
+			flusher.Flush()
+		}
+		if done {
+			return
+		}
+		select {
+		case <-wake:
+		case <-r.Context().Done():
+			return
+		}
+	}
+}

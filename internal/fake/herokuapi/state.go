@@ -1,0 +1,487 @@
+package herokuapi
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"maps"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Pipeline is a seeded pipeline.
+type Pipeline struct{ ID, Name string }
+
+// App is an app as the server holds it.
+type App struct {
+	ID, Name string
+	WebURL   string // https://<name>-<12 hex>.herokuapp.com/, like new Heroku apps
+	Pipeline string // pipeline ID it is coupled to, "" when uncoupled
+	Stage    string // its pipeline stage, "" when uncoupled
+}
+
+// Release is one release of an app.
+type Release struct {
+	ID          string
+	Version     int
+	Status      string // pending, succeeded, failed
+	SlugID      string // "" for releases without code (the initial one, config before any build)
+	Commit      string // commit of the slug
+	Description string
+	Current     bool
+	Config      map[string]string // config vars the release runs with
+}
+
+// Build is one build of an app.
+type Build struct {
+	ID        string
+	Status    string // pending, succeeded, failed
+	Commit    string // source_blob.version
+	SlugID    string
+	ReleaseID string
+}
+
+// ReviewApp is a review app of a pipeline.
+type ReviewApp struct {
+	ID       string
+	PRNumber int
+	Branch   string
+	Status   string // pending, creating, created, deleting, errored
+	AppID    string
+	AppName  string
+	Message  string
+}
+
+type pipelineRec struct {
+	id, name         string
+	created, updated time.Time
+	reviewRepo       string // "" when review apps are not enabled
+	repoID           int
+	failReview       string
+}
+
+type appRec struct {
+	id, name, webURL string
+	created, updated time.Time
+	releasedAt       time.Time
+	config           map[string]string
+	releasePhase     bool
+	releaseOK        bool
+	failBuild        string
+	domains          []*domainRec
+	nextVersion      int
+	releaseIDs       []string // in version order
+	buildIDs         []string
+	reviewApp        string // review app ID when this app is one
+	deleted          bool
+}
+
+type couplingRec struct {
+	id, pipelineID, appID, stage string
+	created, updated             time.Time
+}
+
+type domainRec struct {
+	id, hostname, kind, cname, acmStatus string
+	created, updated                     time.Time
+}
+
+type blobRec struct {
+	id             string
+	getSig, putSig string
+	data           []byte
+	uploaded       bool
+	created        time.Time
+}
+
+type buildRec struct {
+	id, appID                  string
+	status                     string
+	blobURL, checksum, version string
+	hasChecksum, hasVersion    bool
+	slugID, releaseID          string
+	created, updated           time.Time
+	log                        *outputLog
+	onDone                     func(b *buildRec) // under lock, when the build and its release settle
+}
+
+type slugRec struct {
+	id, appID, commit, checksum string
+	hasCommit                   bool
+	size                        int
+	created                     time.Time
+}
+
+type releaseRec struct {
+	id, appID        string
+	version          int
+	status           string
+	description      string
+	slugID           string
+	config           map[string]string
+	log              *outputLog
+	created, updated time.Time
+	onDone           []func(rel *releaseRec)
+}
+
+type reviewAppRec struct {
+	id, pipelineID, branch string
+	pr                     int
+	hasPR                  bool
+	status                 string
+	message, errorStatus   string
+	appID                  string
+	blobURL, version       string
+	env                    map[string]string
+	created, updated       time.Time
+}
+
+type promotionRec struct {
+	id, pipelineID, sourceAppID, sourceReleaseID string
+	status                                       string
+	created, updated                             time.Time
+	targetIDs                                    []string
+}
+
+type targetRec struct {
+	id, promotionID, appID, releaseID, status, errorMessage string
+}
+
+type appSetupRec struct {
+	id, appID, status, failureMessage string
+	buildID                           string
+	created, updated                  time.Time
+}
+
+func newID() string {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(fmt.Sprintf("herokuapi: crypto/rand failed: %v", err))
+	}
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b[:])
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
+}
+
+func randHex(n int) string {
+	b := make([]byte, (n+1)/2)
+	if _, err := rand.Read(b); err != nil {
+		panic(fmt.Sprintf("herokuapi: crypto/rand failed: %v", err))
+	}
+	return hex.EncodeToString(b)[:n]
+}
+
+func (s *Server) now() time.Time { return s.opt.Now().UTC().Truncate(time.Second) }
+
+// AddPipeline creates a pipeline. Seeding methods panic on setup mistakes
+// (unknown names, duplicates), like httptest does.
+func (s *Server) AddPipeline(name string) Pipeline {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.findPipeline(name) != nil {
+		panic(fmt.Sprintf("herokuapi: pipeline %q already exists", name))
+	}
+	now := s.now()
+	p := &pipelineRec{id: newID(), name: name, created: now, updated: now}
+	s.pipelines[p.id] = p
+	return Pipeline{ID: p.id, Name: p.name}
+}
+
+// AddApp creates an app with its initial release and couples it to pipeline
+// at stage (development, staging, production, review, test); an empty stage
+// leaves it uncoupled.
+func (s *Server) AddApp(name, pipeline, stage string) App {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.findApp(name) != nil {
+		panic(fmt.Sprintf("herokuapi: app %q already exists", name))
+	}
+	a := s.createApp(name, nil)
+	if stage != "" {
+		p := s.mustPipeline(pipeline)
+		s.couple(p.id, a.id, stage)
+	}
+	return s.appView(a)
+}
+
+// createApp makes an app with Heroku's first release and default domain.
+// The caller holds the lock.
+func (s *Server) createApp(name string, config map[string]string) *appRec {
+	now := s.now()
+	suffix := randHex(12)
+	a := &appRec{
+		id: newID(), name: name, created: now, updated: now, releasedAt: now,
+		webURL:      "https://" + name + "-" + suffix + ".herokuapp.com/",
+		config:      map[string]string{},
+		releaseOK:   true,
+		nextVersion: 1,
+	}
+	maps.Copy(a.config, config)
+	a.domains = append(a.domains, &domainRec{
+		id: newID(), hostname: name + "-" + suffix + ".herokuapp.com", kind: "heroku",
+		created: now, updated: now,
+	})
+	s.apps[a.id] = a
+	s.newRelease(a, "", "Initial release")
+	return a
+}
+
+func (s *Server) couple(pipelineID, appID, stage string) *couplingRec {
+	now := s.now()
+	c := &couplingRec{id: newID(), pipelineID: pipelineID, appID: appID, stage: stage, created: now, updated: now}
+	s.couplings[c.id] = c
+	return c
+}
+
+// EnableReviewApps turns review apps on for a pipeline connected to the
+// GitHub repository repo ("owner/name").
+func (s *Server) EnableReviewApps(pipeline, repo string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.mustPipeline(pipeline)
+	p.reviewRepo = repo
+	// The schema gives the repository only a numeric id; derive a stable one.
+	h := 0
+	for _, c := range repo {
+		h = (h*31 + int(c)) % 1_000_000_000
+	}
+	p.repoID = h
+}
+
+// AddDomain adds a custom domain to an app.
+func (s *Server) AddDomain(app, hostname, cname, acmStatus string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a := s.mustApp(app)
+	now := s.now()
+	a.domains = append(a.domains, &domainRec{id: newID(), hostname: hostname, kind: "custom", cname: cname, acmStatus: acmStatus, created: now, updated: now})
+}
+
+// SetReleasePhase declares a release phase on the app (as a Procfile
+// "release:" line would); ok=false makes its release phases fail, leaving
+// the release "failed" and the previous release current.
+func (s *Server) SetReleasePhase(app string, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a := s.mustApp(app)
+	a.releasePhase = true
+	a.releaseOK = ok
+}
+
+// FailBuilds makes every later build of the app fail, its output stream
+// ending with message; an empty message makes builds succeed again.
+func (s *Server) FailBuilds(app, message string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.mustApp(app).failBuild = message
+}
+
+// FailReviewApps makes review-app creation on the pipeline end "errored"
+// with message; an empty message makes it succeed again.
+func (s *Server) FailReviewApps(pipeline, message string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.mustPipeline(pipeline).failReview = message
+}
+
+// SetConfigVar sets a config var the way an add-on does (DATABASE_URL):
+// without the client, but with a release, like Heroku.
+func (s *Server) SetConfigVar(app, name, value string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a := s.mustApp(app)
+	a.config[name] = value
+	s.newRelease(a, s.currentSlug(a), "Set "+name+" config vars")
+}
+
+// ConfigVars returns the app's config vars.
+func (s *Server) ConfigVars(app string) map[string]string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return maps.Clone(s.mustApp(app).config)
+}
+
+// Releases returns the app's releases in version order.
+func (s *Server) Releases(app string) []Release {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a := s.mustApp(app)
+	cur := s.currentRelease(a)
+	var out []Release
+	for _, id := range a.releaseIDs {
+		r := s.releases[id]
+		out = append(out, Release{
+			ID: r.id, Version: r.version, Status: r.status, SlugID: r.slugID,
+			Commit: s.slugCommit(r.slugID), Description: r.description,
+			Current: cur != nil && cur.id == r.id, Config: maps.Clone(r.config),
+		})
+	}
+	return out
+}
+
+// Builds returns the app's builds in creation order.
+func (s *Server) Builds(app string) []Build {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a := s.mustApp(app)
+	var out []Build
+	for _, id := range a.buildIDs {
+		b := s.builds[id]
+		out = append(out, Build{ID: b.id, Status: b.status, Commit: b.version, SlugID: b.slugID, ReleaseID: b.releaseID})
+	}
+	return out
+}
+
+// ReviewApps returns the pipeline's review apps that are not deleted, by PR number.
+func (s *Server) ReviewApps(pipeline string) []ReviewApp {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.mustPipeline(pipeline)
+	var out []ReviewApp
+	for _, ra := range s.reviewApps {
+		if ra.pipelineID != p.id || ra.status == "deleted" {
+			continue
+		}
+		v := ReviewApp{ID: ra.id, PRNumber: ra.pr, Branch: ra.branch, Status: ra.status, AppID: ra.appID, Message: ra.message}
+		if a := s.apps[ra.appID]; a != nil {
+			v.AppName = a.name
+		}
+		out = append(out, v)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].PRNumber < out[j].PRNumber })
+	return out
+}
+
+// Apps returns every app, by name.
+func (s *Server) Apps() []App {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []App
+	for _, a := range s.apps {
+		out = append(out, s.appView(a))
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// App returns one app by name or ID, and whether it exists.
+func (s *Server) App(ident string) (App, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a := s.findApp(ident)
+	if a == nil {
+		return App{}, false
+	}
+	return s.appView(a), true
+}
+
+func (s *Server) appView(a *appRec) App {
+	v := App{ID: a.id, Name: a.name, WebURL: a.webURL}
+	if c := s.couplingOf(a.id); c != nil {
+		v.Pipeline, v.Stage = c.pipelineID, c.stage
+	}
+	return v
+}
+
+func (s *Server) findPipeline(ident string) *pipelineRec {
+	if p, ok := s.pipelines[ident]; ok {
+		return p
+	}
+	for _, p := range s.pipelines {
+		if p.name == ident {
+			return p
+		}
+	}
+	return nil
+}
+
+func (s *Server) mustPipeline(ident string) *pipelineRec {
+	p := s.findPipeline(ident)
+	if p == nil {
+		panic(fmt.Sprintf("herokuapi: no pipeline %q: add it with AddPipeline first", ident))
+	}
+	return p
+}
+
+func (s *Server) findApp(ident string) *appRec {
+	if a, ok := s.apps[ident]; ok {
+		return a
+	}
+	for _, a := range s.apps {
+		if a.name == ident {
+			return a
+		}
+	}
+	return nil
+}
+
+func (s *Server) mustApp(ident string) *appRec {
+	a := s.findApp(ident)
+	if a == nil {
+		panic(fmt.Sprintf("herokuapi: no app %q: add it with AddApp first", ident))
+	}
+	return a
+}
+
+func (s *Server) couplingOf(appID string) *couplingRec {
+	for _, c := range s.couplings {
+		if c.appID == appID {
+			return c
+		}
+	}
+	return nil
+}
+
+// currentRelease is the newest release that succeeded: a release whose
+// release phase is running or failed never becomes current.
+func (s *Server) currentRelease(a *appRec) *releaseRec {
+	for _, id := range slices.Backward(a.releaseIDs) {
+		if r := s.releases[id]; r.status == "succeeded" {
+			return r
+		}
+	}
+	return nil
+}
+
+func (s *Server) currentSlug(a *appRec) string {
+	if r := s.currentRelease(a); r != nil {
+		return r.slugID
+	}
+	return ""
+}
+
+func (s *Server) slugCommit(id string) string {
+	if sl := s.slugs[id]; sl != nil {
+		return sl.commit
+	}
+	return ""
+}
+
+// deleteApp removes an app with its couplings; a review app whose app goes
+// is gone too. The caller holds the lock.
+func (s *Server) deleteApp(a *appRec) {
+	delete(s.apps, a.id)
+	a.deleted = true
+	for id, c := range s.couplings {
+		if c.appID == a.id {
+			delete(s.couplings, id)
+		}
+	}
+	if ra := s.reviewApps[a.reviewApp]; ra != nil && ra.status != "deleted" {
+		ra.status = "deleted"
+		ra.updated = s.now()
+	}
+}
+
+// reviewAppName follows Heroku's "<base>-pr-<n>-<random>" while keeping
+// within the 30 characters an app name may have.
+func reviewAppName(base string, pr int) string {
+	suffix := fmt.Sprintf("-pr-%d-%s", pr, randHex(5))
+	if max := 30 - len(suffix); len(base) > max {
+		base = strings.TrimRight(base[:max], "-")
+	}
+	return base + suffix
+}

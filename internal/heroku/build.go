@@ -1,0 +1,311 @@
+package heroku
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	heroku "github.com/heroku/heroku-go/v5"
+)
+
+// Source is an uploaded source tarball: builds and review apps download it from GetURL.
+type Source struct{ GetURL, PutURL string }
+
+// Build is a build of an app. Status is pending, succeeded or failed. ReleaseID is set once the
+// build has made a release.
+type Build struct {
+	ID, Status, OutputStreamURL, ReleaseID, SlugID, Version string
+	CreatedAt, UpdatedAt                                    time.Time
+}
+
+// BuildCreate asks for a build of an uploaded source. Checksum is the hex SHA256 of the tarball,
+// sent as "SHA256:<hex>" so Heroku refuses a tarball that changed; Version is the commit.
+type BuildCreate struct{ SourceURL, Checksum, Version string }
+
+// Release is a release of an app. Status is pending (release phase running), succeeded or
+// failed; Current marks the one the app runs.
+type Release struct {
+	ID                                           string
+	Version                                      int
+	Status, SlugID, OutputStreamURL, Description string
+	Current                                      bool
+	CreatedAt                                    time.Time
+}
+
+// Slug is the compiled app a release runs; Commit is the version it was built from.
+type Slug struct{ ID, Commit string }
+
+// UploadSource creates a source and uploads size bytes of body to it. The upload is streamed
+// (memory stays bounded whatever the size) and sent with a known Content-Length and no
+// Content-Type, as the signed URL requires; a retry rereads body from the start.
+func (c *Client) UploadSource(ctx context.Context, body io.ReaderAt, size int64) (Source, error) {
+	if size <= 0 {
+		return Source{}, fmt.Errorf("uploading source: the archive is empty (%d bytes); check app_dir", size)
+	}
+	var s heroku.Source
+	if err := c.post(ctx, &s, "/sources", nil); err != nil {
+		return Source{}, fmt.Errorf("creating a source: %w", err)
+	}
+	src := Source{GetURL: s.SourceBlob.GetURL, PutURL: s.SourceBlob.PutURL}
+	if src.PutURL == "" || src.GetURL == "" {
+		return Source{}, errors.New("creating a source: heroku returned no upload URL")
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, src.PutURL, io.NewSectionReader(body, 0, size))
+	if err != nil {
+		return Source{}, fmt.Errorf("uploading source to %s: %w", redactURL(src.PutURL), err)
+	}
+	req.ContentLength = size
+	req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(io.NewSectionReader(body, 0, size)), nil }
+	resp, err := c.raw.Do(req)
+	if err != nil {
+		return Source{}, fmt.Errorf("uploading source: %w", clean(err))
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	if resp.StatusCode/100 != 2 {
+		return Source{}, fmt.Errorf("uploading source to %s: HTTP %d; the signed URL may have expired, run again", redactURL(src.PutURL), resp.StatusCode)
+	}
+	return src, nil
+}
+
+// ConfigVars reads the app's config vars. The values are secrets: never print them.
+func (c *Client) ConfigVars(ctx context.Context, app string) (map[string]string, error) {
+	var raw heroku.ConfigVarInfoForAppResult
+	if err := c.get(ctx, &raw, p("/apps/", app, "/config-vars")); err != nil {
+		return nil, fmt.Errorf("reading the config vars of app %q: %w", app, err)
+	}
+	out := make(map[string]string, len(raw))
+	for k, v := range raw {
+		if v != nil {
+			out[k] = *v
+		}
+	}
+	return out, nil
+}
+
+// UpdateConfigVars sets the vars in changes, unsetting those whose value is nil, in one release.
+func (c *Client) UpdateConfigVars(ctx context.Context, app string, changes map[string]*string) error {
+	if len(changes) == 0 {
+		return nil
+	}
+	// The answer holds every var of the app; decode it into nothing rather than keep secrets around.
+	if err := c.patch(ctx, nil, p("/apps/", app, "/config-vars"), changes); err != nil {
+		return fmt.Errorf("updating the config vars of app %q: %w", app, err)
+	}
+	return nil
+}
+
+// CreateBuild starts a build of an uploaded source on the app. It is never retried after the
+// server may have seen it (two builds would mean two releases).
+func (c *Client) CreateBuild(ctx context.Context, app string, b BuildCreate) (Build, error) {
+	var opts heroku.BuildCreateOpts
+	opts.SourceBlob.URL = heroku.String(b.SourceURL)
+	if b.Checksum != "" {
+		opts.SourceBlob.Checksum = heroku.String("SHA256:" + b.Checksum)
+	}
+	if b.Version != "" {
+		opts.SourceBlob.Version = heroku.String(b.Version)
+	}
+	var out heroku.Build
+	if err := c.post(ctx, &out, p("/apps/", app, "/builds"), opts); err != nil {
+		return Build{}, fmt.Errorf("starting a build on app %q: %w", app, err)
+	}
+	return toBuild(&out), nil
+}
+
+func toBuild(b *heroku.Build) Build {
+	out := Build{
+		ID: b.ID, Status: b.Status, OutputStreamURL: b.OutputStreamURL,
+		Version: deref(b.SourceBlob.Version), CreatedAt: b.CreatedAt, UpdatedAt: b.UpdatedAt,
+	}
+	if b.Release != nil {
+		out.ReleaseID = b.Release.ID
+	}
+	if b.Slug != nil {
+		out.SlugID = b.Slug.ID
+	}
+	return out
+}
+
+// Build reads a build.
+func (c *Client) Build(ctx context.Context, app, id string) (Build, error) {
+	var b heroku.Build
+	if err := c.get(ctx, &b, p("/apps/", app, "/builds/", id)); err != nil {
+		return Build{}, fmt.Errorf("reading build %s of app %q: %w", id, app, err)
+	}
+	return toBuild(&b), nil
+}
+
+// WaitBuild copies the build's output to log (nil: discard) until the stream ends, then confirms
+// the outcome with one GET, polling only if the build is still pending. A failed build is a
+// *FailedError. A broken stream is noted in log and the wait goes on by polling.
+func (c *Client) WaitBuild(ctx context.Context, app, id string, log io.Writer) (Build, error) {
+	b, err := c.Build(ctx, app, id)
+	if err != nil {
+		return Build{}, err
+	}
+	streamed := false
+	if b.OutputStreamURL != "" && (b.Status == "pending" || log != nil) {
+		if err := c.streamOutput(ctx, b.OutputStreamURL, log, "build"); err != nil {
+			return b, err
+		}
+		streamed = true
+	}
+	// A finished build never changes again, so only a pending one that had time to move on (the
+	// stream's length) is read again before the first poll.
+	refresh := streamed && b.Status == "pending"
+	err = c.wait(ctx, func() (bool, error) {
+		if refresh {
+			var err error
+			if b, err = c.Build(ctx, app, id); err != nil {
+				return false, err
+			}
+		}
+		refresh = true
+		switch b.Status {
+		case "pending":
+			return false, nil
+		case "succeeded":
+			return true, nil
+		}
+		return false, &FailedError{What: "build", ID: id, Status: b.Status, Message: "the build output says why"}
+	})
+	return b, err
+}
+
+// streamOutput streams url to log, or to nowhere when log is nil: the stream's end is still the
+// fastest sign the work is done. Only a cancelled context is an error; a broken stream is noted.
+func (c *Client) streamOutput(ctx context.Context, url string, log io.Writer, what string) error {
+	w := log
+	if w == nil {
+		w = io.Discard
+	}
+	if err := c.Stream(ctx, url, w); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if log != nil {
+			fmt.Fprintf(log, "\n(the %s output stream broke off: %v; waiting for the %s to finish)\n", what, err, what)
+		}
+	}
+	return nil
+}
+
+func toRelease(r *heroku.Release) Release {
+	out := Release{
+		ID: r.ID, Version: r.Version, Status: r.Status, OutputStreamURL: deref(r.OutputStreamURL),
+		Description: r.Description, Current: r.Current, CreatedAt: r.CreatedAt,
+	}
+	if r.Slug != nil {
+		out.SlugID = r.Slug.ID
+	}
+	return out
+}
+
+// Release reads a release by ID or version number.
+func (c *Client) Release(ctx context.Context, app, id string) (Release, error) {
+	var r heroku.Release
+	if err := c.get(ctx, &r, p("/apps/", app, "/releases/", id)); err != nil {
+		return Release{}, fmt.Errorf("reading release %s of app %q: %w", id, app, err)
+	}
+	return toRelease(&r), nil
+}
+
+// WaitRelease waits for the release phase, streaming its output to log when there is one, and
+// returns a *FailedError when it failed: a good build can still end in a failed release.
+func (c *Client) WaitRelease(ctx context.Context, app, id string, log io.Writer) (Release, error) {
+	var r Release
+	streamed := false
+	err := c.wait(ctx, func() (bool, error) {
+		var err error
+		if r, err = c.Release(ctx, app, id); err != nil {
+			return false, err
+		}
+		// The stream URL can appear only once the release phase starts; stream it then and check
+		// again at once when it ends.
+		for !streamed && r.OutputStreamURL != "" && (r.Status == "pending" || log != nil) {
+			streamed = true
+			if err := c.streamOutput(ctx, r.OutputStreamURL, log, "release phase"); err != nil {
+				return false, err
+			}
+			if r, err = c.Release(ctx, app, id); err != nil {
+				return false, err
+			}
+		}
+		switch r.Status {
+		case "pending":
+			return false, nil
+		case "succeeded":
+			return true, nil
+		}
+		return false, &FailedError{What: "release", ID: id, Status: r.Status, Message: fmt.Sprintf("the release phase of v%d failed; its output says why, and the app keeps running the previous release", r.Version)}
+	})
+	return r, err
+}
+
+// Releases lists up to max releases of the app, newest first.
+func (c *Client) Releases(ctx context.Context, app string, max int) ([]Release, error) {
+	if max <= 0 {
+		return nil, nil
+	}
+	rng := fmt.Sprintf("version ..; max=%d, order=desc", min(max, maxPageSize))
+	raw, err := list[heroku.Release](ctx, c, p("/apps/", app, "/releases"), rng, func(rs []heroku.Release) bool { return len(rs) >= max })
+	if err != nil {
+		return nil, fmt.Errorf("listing the releases of app %q: %w", app, err)
+	}
+	raw = raw[:min(len(raw), max)]
+	out := make([]Release, len(raw))
+	for i := range raw {
+		out[i] = toRelease(&raw[i])
+	}
+	return out, nil
+}
+
+// CurrentRelease is the release the app runs: the newest that succeeded and is current. It wraps
+// ErrNoRelease when the app has never released.
+func (c *Client) CurrentRelease(ctx context.Context, app string) (Release, error) {
+	isCurrent := func(r *heroku.Release) bool { return r.Current && r.Status == "succeeded" }
+	rng := fmt.Sprintf("version ..; max=%d, order=desc", maxPageSize)
+	raw, err := list[heroku.Release](ctx, c, p("/apps/", app, "/releases"), rng, func(rs []heroku.Release) bool {
+		return containsFunc(rs, isCurrent)
+	})
+	if err != nil {
+		return Release{}, fmt.Errorf("finding the current release of app %q: %w", app, err)
+	}
+	for i := range raw {
+		if isCurrent(&raw[i]) {
+			return toRelease(&raw[i]), nil
+		}
+	}
+	return Release{}, fmt.Errorf("app %q has no succeeded current release; deploy it once first: %w", app, ErrNoRelease)
+}
+
+func containsFunc[T any](s []T, f func(*T) bool) bool {
+	for i := range s {
+		if f(&s[i]) {
+			return true
+		}
+	}
+	return false
+}
+
+// Slug reads a slug, for the commit a release was built from.
+func (c *Client) Slug(ctx context.Context, app, id string) (Slug, error) {
+	var s heroku.Slug
+	if err := c.get(ctx, &s, p("/apps/", app, "/slugs/", id)); err != nil {
+		return Slug{}, fmt.Errorf("reading slug %s of app %q: %w", id, app, err)
+	}
+	return Slug{ID: s.ID, Commit: deref(s.Commit)}, nil
+}
+
+// Rollback makes a new release of the app that runs the code and config of releaseID.
+func (c *Client) Rollback(ctx context.Context, app, releaseID string) (Release, error) {
+	var r heroku.Release
+	if err := c.post(ctx, &r, p("/apps/", app, "/releases"), heroku.ReleaseRollbackOpts{Release: releaseID}); err != nil {
+		return Release{}, fmt.Errorf("rolling app %q back to release %s: %w", app, releaseID, err)
+	}
+	return toRelease(&r), nil
+}

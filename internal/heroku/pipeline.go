@@ -1,0 +1,129 @@
+package heroku
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+
+	heroku "github.com/heroku/heroku-go/v5"
+)
+
+// Pipeline is a Heroku pipeline.
+type Pipeline struct{ ID, Name string }
+
+// App is a Heroku app. WebURL is where it answers (new apps get a random hostname suffix).
+type App struct{ ID, Name, WebURL string }
+
+// Coupling places an app at a stage of a pipeline.
+type Coupling struct {
+	ID, Stage string
+	App       App
+}
+
+// Domain is a hostname of an app with its DNS target and ACM certificate status.
+type Domain struct{ Hostname, CNAME, Kind, ACMStatus, ACMStatusReason string }
+
+// Stages are the pipeline stages AppAtStage accepts.
+var Stages = []string{"review", "development", "staging", "production"}
+
+// Pipeline finds a pipeline by name or ID.
+func (c *Client) Pipeline(ctx context.Context, nameOrID string) (Pipeline, error) {
+	var pl heroku.Pipeline
+	if err := c.get(ctx, &pl, p("/pipelines/", nameOrID)); err != nil {
+		if statusOf(err) == http.StatusNotFound {
+			return Pipeline{}, fmt.Errorf("pipeline %q does not exist or the Heroku API key cannot see it: check the pipeline input and that the key's user is a member of the pipeline's team: %w", nameOrID, err)
+		}
+		return Pipeline{}, fmt.Errorf("looking up pipeline %q: %w", nameOrID, err)
+	}
+	return Pipeline{ID: pl.ID, Name: pl.Name}, nil
+}
+
+// Couplings lists every coupling of the pipeline, with each app's name and web URL.
+func (c *Client) Couplings(ctx context.Context, pipelineID string) ([]Coupling, error) {
+	return c.couplings(ctx, pipelineID, "")
+}
+
+// couplings lists the pipeline's couplings, only those at stage unless it is empty, and resolves
+// the apps of those it keeps (one GET each, so filtering first saves requests on pipelines with
+// many review apps).
+func (c *Client) couplings(ctx context.Context, pipelineID, stage string) ([]Coupling, error) {
+	raw, err := list[heroku.PipelineCoupling](ctx, c, p("/pipelines/", pipelineID, "/pipeline-couplings"), idRange(), nil)
+	if err != nil {
+		return nil, fmt.Errorf("listing the couplings of pipeline %s: %w", pipelineID, err)
+	}
+	var out []Coupling
+	for _, pc := range raw {
+		if stage != "" && pc.Stage != stage {
+			continue
+		}
+		app, err := c.App(ctx, pc.App.ID)
+		if err != nil {
+			return nil, fmt.Errorf("resolving the app coupled at %s of pipeline %s: %w", pc.Stage, pipelineID, err)
+		}
+		out = append(out, Coupling{ID: pc.ID, Stage: pc.Stage, App: app})
+	}
+	return out, nil
+}
+
+// AppAtStage is the one app coupled to the pipeline at stage. It wraps ErrNoApp when there is
+// none: the action never creates an app implicitly.
+func (c *Client) AppAtStage(ctx context.Context, pipelineID, stage string) (App, error) {
+	if !slices.Contains(Stages, stage) {
+		return App{}, fmt.Errorf("unknown pipeline stage %q: use one of %s", stage, strings.Join(Stages, ", "))
+	}
+	cs, err := c.couplings(ctx, pipelineID, stage)
+	if err != nil {
+		return App{}, err
+	}
+	switch len(cs) {
+	case 0:
+		return App{}, fmt.Errorf("pipeline %s has no app at the %s stage: couple one (heroku pipelines:add) before deploying: %w", pipelineID, stage, ErrNoApp)
+	case 1:
+		return cs[0].App, nil
+	}
+	names := make([]string, len(cs))
+	for i, cp := range cs {
+		names[i] = cp.App.Name
+	}
+	return App{}, fmt.Errorf("pipeline %s has %d apps at the %s stage (%s): keep exactly one there so the action knows which to deploy", pipelineID, len(cs), stage, strings.Join(names, ", "))
+}
+
+// App finds an app by name or ID.
+func (c *Client) App(ctx context.Context, nameOrID string) (App, error) {
+	var a heroku.App
+	if err := c.get(ctx, &a, p("/apps/", nameOrID)); err != nil {
+		return App{}, fmt.Errorf("looking up app %q: %w", nameOrID, err)
+	}
+	return App{ID: a.ID, Name: a.Name, WebURL: a.WebURL}, nil
+}
+
+// DeleteApp deletes an app.
+func (c *Client) DeleteApp(ctx context.Context, nameOrID string) error {
+	if err := c.del(ctx, p("/apps/", nameOrID)); err != nil {
+		return fmt.Errorf("deleting app %q: %w", nameOrID, err)
+	}
+	return nil
+}
+
+// Domains lists every domain of the app.
+func (c *Client) Domains(ctx context.Context, app string) ([]Domain, error) {
+	raw, err := list[heroku.Domain](ctx, c, p("/apps/", app, "/domains"), idRange(), nil)
+	if err != nil {
+		return nil, fmt.Errorf("listing the domains of app %q: %w", app, err)
+	}
+	out := make([]Domain, len(raw))
+	for i, d := range raw {
+		out[i] = Domain{Hostname: d.Hostname, CNAME: deref(d.CName), Kind: d.Kind, ACMStatus: deref(d.AcmStatus), ACMStatusReason: deref(d.AcmStatusReason)}
+	}
+	return out, nil
+}
+
+func deref[T any](v *T) T {
+	var zero T
+	if v == nil {
+		return zero
+	}
+	return *v
+}

@@ -1,0 +1,110 @@
+package heroku
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	heroku "github.com/heroku/heroku-go/v5"
+)
+
+// Promotion is a pipeline promotion. Status is pending or completed.
+type Promotion struct{ ID, Status string }
+
+// PromotionTarget is one app a promotion copies the release to. Status is pending, succeeded or
+// failed; ReleaseID is the release made on the target.
+type PromotionTarget struct{ AppID, Status, ReleaseID, ErrorMessage string }
+
+// promotionBody names the source release, which heroku.PipelinePromotionCreateOpts cannot: without
+// it Heroku promotes whatever the source app runs when the request lands, possibly a newer release
+// than the one the action checked.
+type promotionBody struct {
+	Pipeline struct {
+		ID string `json:"id"`
+	} `json:"pipeline"`
+	Source struct {
+		App     idRef `json:"app"`
+		Release idRef `json:"release"`
+	} `json:"source"`
+	Targets []struct {
+		App idRef `json:"app"`
+	} `json:"targets"`
+}
+
+type idRef struct {
+	ID string `json:"id"`
+}
+
+// Promote copies the source app's release sourceReleaseID to the target apps.
+func (c *Client) Promote(ctx context.Context, pipelineID, sourceAppID, sourceReleaseID string, targetAppIDs []string) (Promotion, error) {
+	if sourceReleaseID == "" {
+		return Promotion{}, fmt.Errorf("promoting on pipeline %s: no source release given; name the staging release to promote", pipelineID)
+	}
+	if len(targetAppIDs) == 0 {
+		return Promotion{}, fmt.Errorf("promoting on pipeline %s: no target app; couple an app at the production stage", pipelineID)
+	}
+	var b promotionBody
+	b.Pipeline.ID = pipelineID
+	b.Source.App.ID = sourceAppID
+	b.Source.Release.ID = sourceReleaseID
+	for _, id := range targetAppIDs {
+		b.Targets = append(b.Targets, struct {
+			App idRef `json:"app"`
+		}{App: idRef{ID: id}})
+	}
+	var out heroku.PipelinePromotion
+	if err := c.post(ctx, &out, "/pipeline-promotions", b); err != nil {
+		return Promotion{}, fmt.Errorf("promoting release %s of app %s on pipeline %s: %w", sourceReleaseID, sourceAppID, pipelineID, err)
+	}
+	return Promotion{ID: out.ID, Status: out.Status}, nil
+}
+
+// WaitPromotion waits until no target of the promotion is pending. Any failed target makes a
+// *FailedError carrying Heroku's error messages; the targets are returned either way.
+func (c *Client) WaitPromotion(ctx context.Context, id string) ([]PromotionTarget, error) {
+	var targets []PromotionTarget
+	err := c.wait(ctx, func() (bool, error) {
+		raw, err := list[heroku.PipelinePromotionTarget](ctx, c, p("/pipeline-promotions/", id, "/promotion-targets"), idRange(), nil)
+		if err != nil {
+			return false, fmt.Errorf("reading the targets of promotion %s: %w", id, err)
+		}
+		targets = make([]PromotionTarget, len(raw))
+		var failed []string
+		pending := false
+		for i, t := range raw {
+			pt := PromotionTarget{AppID: t.App.ID, Status: t.Status, ErrorMessage: deref(t.ErrorMessage)}
+			if t.Release != nil {
+				pt.ReleaseID = t.Release.ID
+			}
+			targets[i] = pt
+			switch pt.Status {
+			case "pending":
+				pending = true
+			case "succeeded":
+			default:
+				msg := pt.ErrorMessage
+				if msg == "" {
+					msg = pt.Status
+				}
+				failed = append(failed, fmt.Sprintf("app %s: %s", pt.AppID, msg))
+			}
+		}
+		if len(raw) == 0 {
+			// Targets appear with the promotion; until then only the promotion says whether it
+			// is still going.
+			var pr heroku.PipelinePromotion
+			if err := c.get(ctx, &pr, p("/pipeline-promotions/", id)); err != nil {
+				return false, fmt.Errorf("reading promotion %s: %w", id, err)
+			}
+			return pr.Status != "pending", nil
+		}
+		if pending {
+			return false, nil
+		}
+		if len(failed) > 0 {
+			return false, &FailedError{What: "promotion", ID: id, Status: "failed", Message: strings.Join(failed, "; ")}
+		}
+		return true, nil
+	})
+	return targets, err
+}

@@ -1,0 +1,171 @@
+package heroku
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	heroku "github.com/heroku/heroku-go/v5"
+)
+
+// ReviewAppConfig is a pipeline's review app setup. Repo is the connected GitHub repository
+// (its name when Heroku gives one, else its numeric ID).
+type ReviewAppConfig struct {
+	Repo      string
+	Automatic bool
+}
+
+// ReviewApp is a Heroku Review App. Status is pending, creating, created, deleting, deleted or
+// errored; AppID is empty until Heroku has made the app.
+type ReviewApp struct {
+	ID                             string
+	PRNumber                       int
+	Branch, Status, Message, AppID string
+	CreatedAt, UpdatedAt           time.Time
+}
+
+// ReviewAppCreate asks for a review app for a pull request. SourceURL is a Source's GetURL;
+// Version the commit. Environment holds config vars for the new app.
+//
+// Checksum is not sent: Heroku's review-app source_blob accepts only url and version (its schema
+// is strict). The build that Heroku runs downloads from SourceURL, which UploadSource wrote.
+type ReviewAppCreate struct {
+	PipelineID, Branch           string
+	PRNumber                     int
+	SourceURL, Checksum, Version string
+	Environment                  map[string]string
+}
+
+// ReviewAppConfig reads the pipeline's review app configuration, which exists only when the
+// pipeline is connected to GitHub and review apps are enabled.
+func (c *Client) ReviewAppConfig(ctx context.Context, pipelineID string) (ReviewAppConfig, error) {
+	var raw struct {
+		AutomaticReviewApps bool `json:"automatic_review_apps"`
+		Repo                struct {
+			ID   json.RawMessage `json:"id"`
+			Name string          `json:"name"`
+		} `json:"repo"`
+	}
+	if err := c.get(ctx, &raw, p("/pipelines/", pipelineID, "/review-app-config")); err != nil {
+		if statusOf(err) == http.StatusNotFound {
+			return ReviewAppConfig{}, fmt.Errorf("review apps are not enabled on pipeline %s: connect the pipeline to the GitHub repository and enable review apps (Heroku Dashboard, pipeline, Settings), or set review_mode: app-setup: %w", pipelineID, err)
+		}
+		return ReviewAppConfig{}, fmt.Errorf("reading the review app configuration of pipeline %s: %w", pipelineID, err)
+	}
+	repo := raw.Repo.Name
+	if repo == "" && len(raw.Repo.ID) > 0 && string(raw.Repo.ID) != "null" {
+		var s string
+		if json.Unmarshal(raw.Repo.ID, &s) != nil {
+			s = string(raw.Repo.ID) // a number: keep its digits
+		}
+		repo = s
+	}
+	return ReviewAppConfig{Repo: repo, Automatic: raw.AutomaticReviewApps}, nil
+}
+
+// ReviewApps lists every review app of the pipeline.
+func (c *Client) ReviewApps(ctx context.Context, pipelineID string) ([]ReviewApp, error) {
+	raw, err := list[heroku.ReviewApp](ctx, c, p("/pipelines/", pipelineID, "/review-apps"), idRange(), nil)
+	if err != nil {
+		return nil, fmt.Errorf("listing the review apps of pipeline %s: %w", pipelineID, err)
+	}
+	out := make([]ReviewApp, len(raw))
+	for i := range raw {
+		out[i] = toReviewApp(&raw[i])
+	}
+	return out, nil
+}
+
+func toReviewApp(r *heroku.ReviewApp) ReviewApp {
+	ra := ReviewApp{
+		ID: r.ID, PRNumber: deref(r.PrNumber), Branch: r.Branch, Status: r.Status,
+		Message: deref(r.Message), CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
+	}
+	if ra.Message == "" {
+		ra.Message = deref(r.ErrorStatus)
+	}
+	if r.App != nil {
+		ra.AppID = r.App.ID
+	}
+	return ra
+}
+
+// CreateReviewApp creates the review app of a pull request. When Heroku answers 409 because one
+// exists already (a concurrent run, or automatic review apps), that one is returned.
+func (c *Client) CreateReviewApp(ctx context.Context, r ReviewAppCreate) (ReviewApp, error) {
+	var opts heroku.ReviewAppCreateOpts
+	opts.Pipeline = r.PipelineID
+	opts.Branch = r.Branch
+	if r.PRNumber != 0 {
+		opts.PrNumber = heroku.Int(r.PRNumber)
+	}
+	opts.SourceBlob.URL = heroku.String(r.SourceURL)
+	if r.Version != "" {
+		opts.SourceBlob.Version = heroku.String(r.Version)
+	}
+	if len(r.Environment) > 0 {
+		opts.Environment = make(map[string]*string, len(r.Environment))
+		for k, v := range r.Environment {
+			opts.Environment[k] = heroku.String(v)
+		}
+	}
+	var out heroku.ReviewApp
+	err := c.post(ctx, &out, "/review-apps", opts)
+	if err == nil {
+		return toReviewApp(&out), nil
+	}
+	if statusOf(err) != http.StatusConflict || r.PRNumber == 0 {
+		return ReviewApp{}, fmt.Errorf("creating the review app of PR #%d: %w", r.PRNumber, err)
+	}
+	apps, lerr := c.ReviewApps(ctx, r.PipelineID)
+	if lerr != nil {
+		return ReviewApp{}, fmt.Errorf("creating the review app of PR #%d: %w", r.PRNumber, errors.Join(err, lerr))
+	}
+	for _, a := range apps {
+		if a.PRNumber == r.PRNumber && a.Status != "deleting" && a.Status != "deleted" {
+			return a, nil
+		}
+	}
+	return ReviewApp{}, fmt.Errorf("creating the review app of PR #%d: heroku reports a conflict but lists no live review app for it; retry once the old one is deleted: %w", r.PRNumber, err)
+}
+
+// ReviewApp reads a review app.
+func (c *Client) ReviewApp(ctx context.Context, id string) (ReviewApp, error) {
+	var r heroku.ReviewApp
+	if err := c.get(ctx, &r, p("/review-apps/", id)); err != nil {
+		return ReviewApp{}, fmt.Errorf("reading review app %s: %w", id, err)
+	}
+	return toReviewApp(&r), nil
+}
+
+// WaitReviewApp waits until the review app is created, or returns a *FailedError with Heroku's
+// message when it errored or was deleted meanwhile.
+func (c *Client) WaitReviewApp(ctx context.Context, id string) (ReviewApp, error) {
+	var ra ReviewApp
+	err := c.wait(ctx, func() (bool, error) {
+		var err error
+		if ra, err = c.ReviewApp(ctx, id); err != nil {
+			return false, err
+		}
+		switch ra.Status {
+		case "created":
+			return true, nil
+		case "errored", "deleting", "deleted":
+			return false, &FailedError{What: "review app", ID: id, Status: ra.Status, Message: ra.Message}
+		}
+		return false, nil
+	})
+	return ra, err
+}
+
+// DeleteReviewApp deletes a review app and its Heroku app. One that is already gone is not an
+// error: teardown runs again when a PR is closed twice.
+func (c *Client) DeleteReviewApp(ctx context.Context, id string) error {
+	if err := c.del(ctx, p("/review-apps/", id)); err != nil && statusOf(err) != http.StatusNotFound {
+		return fmt.Errorf("deleting review app %s: %w", id, err)
+	}
+	return nil
+}

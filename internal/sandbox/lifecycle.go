@@ -1,0 +1,99 @@
+package sandbox
+
+import "github.com/pangeo-forge/deploy-action/internal/fake/githubapi"
+
+// The seed's pull request #80 and the commits of its life.
+const (
+	PR       = 80
+	PRBranch = "recipe-run-status"
+)
+
+// Commits of the lifecycle: the PR's first head, its update, the merge into main and the merge of
+// main into prod (a new commit with the same tree, so prod promotes staging's release).
+var (
+	CommitOpened  = SHA("pr-80-first-push")
+	CommitUpdated = SHA("pr-80-second-push")
+	CommitMain    = SHA("merge-pr-80-into-main")
+	CommitProd    = SHA("merge-main-into-prod")
+	treeUpdated   = SHA("tree-after-pr-80")
+)
+
+// SeedLifecycle registers the lifecycle's commits and pull request on the GitHub test server.
+func (w *World) SeedLifecycle() {
+	w.GitHub.AddCommit(Repository, CommitOpened, SHA("tree-first-push"), "Add recipe run status endpoint")
+	w.GitHub.AddCommit(Repository, CommitUpdated, treeUpdated, "Address review comments", CommitOpened)
+	w.GitHub.AddCommit(Repository, CommitMain, treeUpdated, "Merge pull request #80", CommitUpdated)
+	w.GitHub.AddCommit(Repository, CommitProd, treeUpdated, "Merge main into prod", CommitMain)
+	w.GitHub.AddPullRequest(Repository, githubapi.PullRequest{
+		Number: PR, HeadSHA: CommitOpened, HeadRef: PRBranch, BaseRef: "main",
+		Title: "Add recipe run status endpoint", User: "cisaacstern",
+	})
+}
+
+// Lifecycle is the seed's whole deployment lifecycle as five workflow runs.
+func Lifecycle() []Step {
+	return []Step{
+		{
+			Title: "Pull request #80 opened: create its review app", Event: "pull_request",
+			Payload: PullRequestEvent("opened", PR, CommitOpened), Checkout: CommitOpened,
+			SHA: SHA("merge-ref-1"), Ref: "refs/pull/80/merge",
+		},
+		{
+			Title: "Pull request #80 updated: build on its review app", Event: "pull_request",
+			Payload: PullRequestEvent("synchronize", PR, CommitUpdated), Checkout: CommitUpdated,
+			SHA: SHA("merge-ref-2"), Ref: "refs/pull/80/merge",
+		},
+		{
+			Title: "Merged to main: build staging", Event: "push",
+			Payload: PushEvent("refs/heads/main", CommitUpdated, CommitMain), Checkout: CommitMain,
+			SHA: CommitMain, Ref: "refs/heads/main",
+		},
+		{
+			Title: "Merged main into prod: promote staging's release", Event: "push",
+			Payload: PushEvent("refs/heads/prod", SHA("previous-prod"), CommitProd), Checkout: CommitProd,
+			SHA: CommitProd, Ref: "refs/heads/prod",
+		},
+		{
+			Title: "Pull request #80 closed: tear its review app down", Event: "pull_request",
+			Payload: PullRequestEvent("closed", PR, CommitUpdated),
+			SHA:     SHA("merge-ref-2"), Ref: "refs/pull/80/merge",
+		},
+	}
+}
+
+func repository() map[string]any {
+	return map[string]any{
+		"id": 403512375, "name": "pangeo-forge-orchestrator", "full_name": Repository,
+		"private": false, "owner": map[string]any{"login": "pangeo-forge", "type": "Organization"},
+		"default_branch": "main",
+	}
+}
+
+// PullRequestEvent is a pull_request webhook payload shaped as GitHub sends it.
+func PullRequestEvent(action string, number int, head string) map[string]any {
+	author := map[string]any{"login": "cisaacstern", "type": "User"}
+	return map[string]any{
+		"action": action,
+		"number": number,
+		"pull_request": map[string]any{
+			"number": number, "state": map[bool]string{true: "closed", false: "open"}[action == "closed"],
+			"title": "Add recipe run status endpoint", "user": author, "draft": false,
+			"merged": action == "closed", "labels": []any{},
+			"head": map[string]any{"ref": PRBranch, "sha": head, "label": "pangeo-forge:" + PRBranch, "repo": repository(), "user": author},
+			"base": map[string]any{"ref": "main", "sha": SHA("main-before-80"), "label": "pangeo-forge:main", "repo": repository()},
+		},
+		"repository": repository(),
+		"sender":     author,
+	}
+}
+
+// PushEvent is a push webhook payload.
+func PushEvent(ref, before, after string) map[string]any {
+	return map[string]any{
+		"ref": ref, "before": before, "after": after, "created": false, "deleted": false, "forced": false,
+		"head_commit": map[string]any{"id": after, "message": "Merge", "tree_id": treeUpdated},
+		"repository":  repository(),
+		"pusher":      map[string]any{"name": "cisaacstern"},
+		"sender":      map[string]any{"login": "cisaacstern", "type": "User"},
+	}
+}

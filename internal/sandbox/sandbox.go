@@ -1,0 +1,298 @@
+// Package sandbox is a whole deployment world on one machine: the project's Heroku and GitHub test
+// servers seeded like pangeo-forge's pipeline, a workspace checked out at a chosen commit, and a way to
+// run the action's real entry point against them as the Actions runner would. `make demo` and the
+// lifecycle tests both use it.
+package sandbox
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha1"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/pangeo-forge/deploy-action/internal/cli"
+	"github.com/pangeo-forge/deploy-action/internal/fake/githubapi"
+	"github.com/pangeo-forge/deploy-action/internal/fake/herokuapi"
+)
+
+// The names of the seeded world, as in the seed's Heroku setup.
+const (
+	Repository  = "pangeo-forge/pangeo-forge-orchestrator"
+	Pipeline    = "pangeo-forge-api-flow"
+	StagingApp  = "pangeo-forge-api-staging"
+	ProdApp     = "pangeo-forge-api-prod"
+	ProdDomain  = "api.pangeo-forge.org"
+	herokuToken = "heroku-test-token-0000"
+	githubToken = "ghs_testtoken0000"
+)
+
+// Options tune the world.
+type Options struct {
+	Root        string        // the repository root (holds secrets/ and testdata/); "" finds it from the working directory
+	BuildTime   time.Duration // simulated Heroku build time (0: the test server's default)
+	ReleaseTime time.Duration
+	PageSize    int // Heroku and GitHub list page size (small values force paging)
+	Latency     time.Duration
+}
+
+// World is a running sandbox. Close it when done.
+type World struct {
+	Heroku    *herokuapi.Server
+	GitHub    *githubapi.Server
+	Workspace string
+	Root      string
+	AgeKey    string
+	dir       string
+}
+
+// New starts the servers and lays out the workspace.
+func New(opt Options) (*World, error) {
+	root := opt.Root
+	if root == "" {
+		var err error
+		if root, err = findRoot(); err != nil {
+			return nil, err
+		}
+	}
+	key, err := os.ReadFile(filepath.Join(root, "testdata", "demo-age-key.txt"))
+	if err != nil {
+		return nil, fmt.Errorf("failed to read the demo age key: %w", err)
+	}
+	dir, err := os.MkdirTemp("", "deploy-action-sandbox-")
+	if err != nil {
+		return nil, err
+	}
+	w := &World{Root: root, AgeKey: string(key), dir: dir, Workspace: filepath.Join(dir, "workspace")}
+	fail := func(err error) (*World, error) { w.Close(); return nil, err }
+
+	w.Heroku, err = herokuapi.New(herokuapi.Options{Token: herokuToken, BuildTime: opt.BuildTime, ReleaseTime: opt.ReleaseTime, PageSize: opt.PageSize, Latency: opt.Latency})
+	if err != nil {
+		return fail(err)
+	}
+	w.GitHub, err = githubapi.New(githubapi.Options{Token: githubToken, PageSize: opt.PageSize, Getwd: func() (string, error) { return root, nil }})
+	if err != nil {
+		return fail(err)
+	}
+	w.Heroku.AddPipeline(Pipeline)
+	w.Heroku.AddApp(StagingApp, Pipeline, "staging")
+	w.Heroku.AddApp(ProdApp, Pipeline, "production")
+	w.Heroku.EnableReviewApps(Pipeline, Repository)
+	w.Heroku.AddDomain(ProdApp, ProdDomain, "powerful-harbor-5b6ajvki0ysxoh3gk56ksmi0.herokudns.com", "cert issued")
+	w.Heroku.SetConfigVar(StagingApp, "DATABASE_URL", "postgres://staging-db.invalid/pangeo")
+	w.Heroku.SetConfigVar(ProdApp, "DATABASE_URL", "postgres://prod-db.invalid/pangeo")
+	w.Heroku.SetReleasePhase(StagingApp, true)
+	w.Heroku.SetReleasePhase(ProdApp, true)
+	w.GitHub.AddRepo(Repository)
+
+	if err := copyTree(filepath.Join(root, "testdata", "sample-app"), w.Workspace); err != nil {
+		return fail(err)
+	}
+	if err := copyTree(filepath.Join(root, "secrets"), filepath.Join(w.Workspace, "secrets")); err != nil {
+		return fail(err)
+	}
+	return w, nil
+}
+
+// Close stops the servers and removes the workspace.
+func (w *World) Close() {
+	if w.Heroku != nil {
+		w.Heroku.Close()
+	}
+	if w.GitHub != nil {
+		w.GitHub.Close()
+	}
+	os.RemoveAll(w.dir)
+}
+
+// SHA makes a stable commit SHA from a label, so runs and golden files are reproducible.
+func SHA(label string) string {
+	sum := sha1.Sum([]byte(label))
+	return hex.EncodeToString(sum[:])
+}
+
+// Checkout points the workspace's HEAD at sha, as actions/checkout does with a ref.
+func (w *World) Checkout(sha string) error {
+	gitDir := filepath.Join(w.Workspace, ".git")
+	if err := os.MkdirAll(gitDir, 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(gitDir, "HEAD"), []byte(sha+"\n"), 0o644)
+}
+
+// Step is one workflow run: an event, its payload, and the step's inputs.
+type Step struct {
+	Title    string
+	Event    string
+	Payload  map[string]any
+	Inputs   map[string]string // INPUT_* beyond the defaults of the world
+	Env      map[string]string // extra environment (e.g. other keys)
+	Checkout string            // commit the workspace is checked out at ("" leaves it)
+	SHA      string            // GITHUB_SHA
+	Ref      string            // GITHUB_REF
+}
+
+// Run is what one step produced.
+type Run struct {
+	Code    int
+	Log     string
+	Stderr  string
+	Outputs map[string]string
+	Summary string
+	Env     map[string]string
+}
+
+// Run performs one step through the action's entry point, with the environment the runner gives a
+// container action. The log is also copied to tee when it is not nil.
+func (w *World) Run(ctx context.Context, step Step, tee io.Writer) (*Run, error) {
+	runDir, err := os.MkdirTemp(w.dir, "run-")
+	if err != nil {
+		return nil, err
+	}
+	eventPath := filepath.Join(runDir, "event.json")
+	payload, err := json.MarshalIndent(step.Payload, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(eventPath, payload, 0o644); err != nil {
+		return nil, err
+	}
+	outputPath := filepath.Join(runDir, "output")
+	summaryPath := filepath.Join(runDir, "summary.md")
+	for _, p := range []string{outputPath, summaryPath} {
+		if err := os.WriteFile(p, nil, 0o644); err != nil {
+			return nil, err
+		}
+	}
+	if step.Checkout != "" {
+		if err := w.Checkout(step.Checkout); err != nil {
+			return nil, err
+		}
+	}
+	env := map[string]string{
+		"GITHUB_ACTIONS":       "true",
+		"GITHUB_WORKSPACE":     w.Workspace,
+		"GITHUB_EVENT_NAME":    step.Event,
+		"GITHUB_EVENT_PATH":    eventPath,
+		"GITHUB_REPOSITORY":    Repository,
+		"GITHUB_SHA":           step.SHA,
+		"GITHUB_REF":           step.Ref,
+		"GITHUB_RUN_ID":        "4242",
+		"GITHUB_RUN_ATTEMPT":   "1",
+		"GITHUB_ACTOR":         "cisaacstern",
+		"GITHUB_SERVER_URL":    "https://github.com",
+		"GITHUB_API_URL":       w.GitHub.URL(),
+		"GITHUB_OUTPUT":        outputPath,
+		"GITHUB_STEP_SUMMARY":  summaryPath,
+		"INPUT_HEROKU_API_KEY": herokuToken,
+		"INPUT_HEROKU_API_URL": w.Heroku.URL(),
+		"INPUT_GITHUB_TOKEN":   githubToken,
+		"INPUT_PIPELINE":       Pipeline,
+		"SOPS_AGE_KEY":         strings.TrimSpace(w.AgeKey),
+	}
+	for k, v := range step.Inputs {
+		env["INPUT_"+strings.ToUpper(k)] = v
+	}
+	for k, v := range step.Env {
+		env[k] = v
+	}
+	var stdout, stderr bytes.Buffer
+	var out io.Writer = &stdout
+	if tee != nil {
+		out = io.MultiWriter(&stdout, tee)
+	}
+	code := cli.Main(ctx, cli.Env{
+		Stdout: out, Stderr: &stderr, Stdin: strings.NewReader(""),
+		Getenv: func(k string) string { return env[k] },
+	})
+	run := &Run{Code: code, Log: stdout.String(), Stderr: stderr.String(), Env: env}
+	if run.Outputs, err = readOutputs(outputPath); err != nil {
+		return run, err
+	}
+	summary, err := os.ReadFile(summaryPath)
+	if err != nil {
+		return run, err
+	}
+	run.Summary = string(summary)
+	return run, nil
+}
+
+// readOutputs parses a GITHUB_OUTPUT file: name<<DELIMITER, value lines, DELIMITER.
+func readOutputs(path string) (map[string]string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	lines := strings.Split(string(data), "\n")
+	for i := 0; i < len(lines); i++ {
+		line := lines[i]
+		if line == "" {
+			continue
+		}
+		name, delim, ok := strings.Cut(line, "<<")
+		if !ok {
+			if k, v, ok := strings.Cut(line, "="); ok {
+				out[k] = v
+				continue
+			}
+			return nil, fmt.Errorf("malformed output line %q", line)
+		}
+		var value []string
+		for i++; i < len(lines) && lines[i] != delim; i++ {
+			value = append(value, lines[i])
+		}
+		out[name] = strings.Join(value, "\n")
+	}
+	return out, nil
+}
+
+func findRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("cannot find the repository root (go.mod) above the working directory")
+		}
+		dir = parent
+	}
+}
+
+func copyTree(from, to string) error {
+	return filepath.WalkDir(from, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(from, path)
+		if err != nil {
+			return err
+		}
+		target := filepath.Join(to, rel)
+		if d.IsDir() {
+			return os.MkdirAll(target, 0o755)
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(target, data, info.Mode().Perm())
+	})
+}

@@ -1,0 +1,1 @@
+print("migrations: nothing to do")
