@@ -37,7 +37,7 @@ func run(ctx context.Context) error {
 	for i, step := range sandbox.Lifecycle() {
 		fmt.Printf("\n%s\n== %d/5 %s\n== on: %s   (uses: pangeo-forge/deploy-action@v1)\n%s\n",
 			strings.Repeat("=", 100), i+1, step.Title, step.Event, strings.Repeat("=", 100))
-		run, err := world.Run(ctx, step, os.Stdout)
+		run, err := world.Run(ctx, step, sandbox.NewRunnerLog(os.Stdout))
 		if err != nil {
 			return err
 		}

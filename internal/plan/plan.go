@@ -348,7 +348,26 @@ func (r resolver) name(template string, pr int, branch string) (string, error) {
 	if branch != "" {
 		vars["branch"] = branch
 	}
-	return Name(template, vars)
+	name, err := Name(template, vars)
+	if err != nil {
+		if input := r.inputOf(template); input != "review_fallback" {
+			return "", fmt.Errorf("input %s: %w", input, err)
+		}
+	}
+	return name, err
+}
+
+// inputOf names the input a template came from, so that the error says what to change.
+func (r resolver) inputOf(template string) string {
+	for _, in := range []struct{ name, value string }{
+		{"review_name", r.cfg.ReviewName}, {"staging_name", r.cfg.StagingName}, {"prod_name", r.cfg.ProdName},
+		{"local_name", r.cfg.LocalName}, {"review_fallback", r.cfg.ReviewFallback},
+	} {
+		if in.value == template {
+			return in.name
+		}
+	}
+	return "deployment name"
 }
 
 // branchOf returns the branch of a ref, "" for tags and other refs.

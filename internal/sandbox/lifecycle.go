@@ -34,27 +34,27 @@ func (w *World) SeedLifecycle() {
 func Lifecycle() []Step {
 	return []Step{
 		{
-			Title: "Pull request #80 opened: create its review app", Event: "pull_request",
+			Name: "pr-opened", Title: "Pull request #80 opened: create its review app", Event: "pull_request",
 			Payload: PullRequestEvent("opened", PR, CommitOpened), Checkout: CommitOpened,
 			SHA: SHA("merge-ref-1"), Ref: "refs/pull/80/merge",
 		},
 		{
-			Title: "Pull request #80 updated: build on its review app", Event: "pull_request",
+			Name: "pr-updated", Title: "Pull request #80 updated: build on its review app", Event: "pull_request",
 			Payload: PullRequestEvent("synchronize", PR, CommitUpdated), Checkout: CommitUpdated,
 			SHA: SHA("merge-ref-2"), Ref: "refs/pull/80/merge",
 		},
 		{
-			Title: "Merged to main: build staging", Event: "push",
+			Name: "main", Title: "Merged to main: build staging", Event: "push",
 			Payload: PushEvent("refs/heads/main", CommitUpdated, CommitMain), Checkout: CommitMain,
 			SHA: CommitMain, Ref: "refs/heads/main",
 		},
 		{
-			Title: "Merged main into prod: promote staging's release", Event: "push",
+			Name: "prod", Title: "Merged main into prod: promote staging's release", Event: "push",
 			Payload: PushEvent("refs/heads/prod", SHA("previous-prod"), CommitProd), Checkout: CommitProd,
 			SHA: CommitProd, Ref: "refs/heads/prod",
 		},
 		{
-			Title: "Pull request #80 closed: tear its review app down", Event: "pull_request",
+			Name: "pr-closed", Title: "Pull request #80 closed: tear its review app down", Event: "pull_request",
 			Payload: PullRequestEvent("closed", PR, CommitUpdated),
 			SHA:     SHA("merge-ref-2"), Ref: "refs/pull/80/merge",
 		},

@@ -130,6 +130,7 @@ func (w *World) Checkout(sha string) error {
 
 // Step is one workflow run: an event, its payload, and the step's inputs.
 type Step struct {
+	Name     string // short, for file names: "pr-opened"
 	Title    string
 	Event    string
 	Payload  map[string]any

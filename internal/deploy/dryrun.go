@@ -1,0 +1,46 @@
+package deploy
+
+import (
+	"context"
+
+	"github.com/pangeo-forge/deploy-action/internal/plan"
+)
+
+// dryRun prints the plan and what it would do, reading but never writing, and decrypting nothing.
+func (r *Runner) dryRun(ctx context.Context, p plan.Plan, res *Result) error {
+	r.Log.Infof("Dry run: stage %s, deployment %s, commit %s", p.Stage, p.Deployment, orNone(p.Commit))
+	pipeline, err := r.Heroku.Pipeline(ctx, r.Config.Pipeline)
+	if err != nil {
+		return err
+	}
+	switch p.Stage {
+	case plan.StageStaging, plan.StageProd:
+		stage := map[plan.Stage]string{plan.StageStaging: "staging", plan.StageProd: "production"}[p.Stage]
+		app, err := r.Heroku.AppAtStage(ctx, pipeline.ID, stage)
+		if err != nil {
+			return err
+		}
+		res.App, res.AppURL = app.Name, app.WebURL
+		r.Log.Infof("Dry run: would deploy %s to %s (%s)", short(p.Commit), app.Name, app.WebURL)
+	case plan.StageReview, plan.StageTeardown:
+		if p.Sweep {
+			r.Log.Infof("Dry run: would remove review apps of closed pull requests on %s", pipeline.Name)
+			break
+		}
+		ra, err := r.findReviewApp(ctx, pipeline.ID, p.PR)
+		if err != nil {
+			return err
+		}
+		if ra != nil {
+			if app, err := r.Heroku.App(ctx, ra.AppID); err == nil {
+				res.App, res.AppURL = app.Name, app.WebURL
+			}
+		}
+		verb := map[bool]string{true: "update", false: "create"}[ra != nil]
+		if p.Stage == plan.StageTeardown {
+			verb = "delete"
+		}
+		r.Log.Infof("Dry run: would %s the review app of pull request #%d", verb, p.PR)
+	}
+	return nil
+}

@@ -1,0 +1,161 @@
+package deploy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/pangeo-forge/deploy-action/internal/heroku"
+	"github.com/pangeo-forge/deploy-action/internal/plan"
+)
+
+func (r *Runner) prod(ctx context.Context, p plan.Plan, pipeline heroku.Pipeline, vars map[string]string, res *Result) error {
+	prodApp, err := r.Heroku.AppAtStage(ctx, pipeline.ID, "production")
+	if err != nil {
+		return err
+	}
+	stagingApp, err := r.Heroku.AppAtStage(ctx, pipeline.ID, "staging")
+	if err != nil {
+		return err
+	}
+	release, err := r.Heroku.CurrentRelease(ctx, stagingApp.ID)
+	if err != nil {
+		return err
+	}
+	if release.SlugID == "" {
+		return fmt.Errorf("the staging app %s has no built release to promote: deploy to staging first", stagingApp.Name)
+	}
+	slug, err := r.Heroku.Slug(ctx, stagingApp.ID, release.SlugID)
+	if err != nil {
+		return err
+	}
+	why, same, err := r.sameContent(ctx, p, slug.Commit)
+	if err != nil {
+		return err
+	}
+	if !same {
+		r.Log.Noticef("Building on the production app %s: %s", prodApp.Name, why)
+		res.Notes = append(res.Notes, why)
+		if err := r.buildOn(ctx, p, prodApp, vars, res); err != nil {
+			return err
+		}
+		return r.finish(ctx, prodApp, res, false)
+	}
+	r.Log.Infof("Promoting release v%d of %s to %s: %s", release.Version, stagingApp.Name, prodApp.Name, why)
+	res.App, res.AppURL, res.Commit = prodApp.Name, prodApp.WebURL, slug.Commit
+	if err := r.applyVars(ctx, prodApp, vars, res); err != nil {
+		return err
+	}
+	previous, err := r.Heroku.CurrentRelease(ctx, prodApp.ID)
+	if err != nil && !isNotFound(err) {
+		return err
+	}
+	err = r.phase(res, "promotion", func() error {
+		promotion, err := r.Heroku.Promote(ctx, pipeline.ID, stagingApp.ID, release.ID, []string{prodApp.ID})
+		if err != nil {
+			return err
+		}
+		targets, err := r.Heroku.WaitPromotion(ctx, promotion.ID)
+		if err != nil {
+			return err
+		}
+		for _, t := range targets {
+			if t.AppID != prodApp.ID {
+				continue
+			}
+			end := r.Log.Group(fmt.Sprintf("Release on %s", prodApp.Name))
+			rel, err := r.Heroku.WaitRelease(ctx, prodApp.ID, t.ReleaseID, r.output())
+			end()
+			if err != nil {
+				return err
+			}
+			res.Release = rel.Version
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	res.Action = fmt.Sprintf("promoted release v%d of %s", release.Version, stagingApp.Name)
+	if err := r.finish(ctx, prodApp, res, false); err != nil {
+		return r.rollbackAfter(ctx, prodApp, previous, err)
+	}
+	return nil
+}
+
+// sameContent decides whether staging's release (built from stagingCommit) is what this prod run
+// deploys: the same commit, a commit with the same tree (a merge of main into prod), or a manual
+// promotion.
+func (r *Runner) sameContent(ctx context.Context, p plan.Plan, stagingCommit string) (string, bool, error) {
+	switch {
+	case p.Manual:
+		return "manual promotion of the release staging runs", true, nil
+	case stagingCommit == p.Commit:
+		return fmt.Sprintf("staging runs %s, the commit being deployed", short(p.Commit)), true, nil
+	case stagingCommit == "" || r.GitHub == nil:
+		return fmt.Sprintf("staging's release does not name a commit that can be compared with %s", short(p.Commit)), false, nil
+	}
+	want, err := r.GitHub.CommitTree(ctx, p.Commit)
+	if err != nil {
+		return "", false, err
+	}
+	have, err := r.GitHub.CommitTree(ctx, stagingCommit)
+	if err != nil {
+		return "", false, err
+	}
+	if want == have {
+		return fmt.Sprintf("staging runs %s, whose tree is identical to %s", short(stagingCommit), short(p.Commit)), true, nil
+	}
+	return fmt.Sprintf("staging runs %s, whose content differs from %s (prod is ahead of staging)", short(stagingCommit), short(p.Commit)), false, nil
+}
+
+// rollbackAfter rolls prod back to the release it ran before, when rollback is on.
+func (r *Runner) rollbackAfter(ctx context.Context, app heroku.App, previous heroku.Release, cause error) error {
+	if !r.Config.Rollback || previous.ID == "" {
+		return cause
+	}
+	rel, err := r.Heroku.Rollback(ctx, app.ID, previous.ID)
+	if err != nil {
+		return errors.Join(cause, fmt.Errorf("rollback to v%d failed: %w", previous.Version, err))
+	}
+	r.Log.Warningf("Rolled %s back to v%d (new release v%d)", app.Name, previous.Version, rel.Version)
+	return fmt.Errorf("%w; rolled back to v%d", cause, previous.Version)
+}
+
+func (r *Runner) healthCheck(ctx context.Context, app heroku.App) error {
+	client := r.HTTP
+	if client == nil {
+		client = http.DefaultClient
+	}
+	interval := r.HealthInterval
+	if interval <= 0 {
+		interval = 2 * time.Second
+	}
+	url := strings.TrimSuffix(app.WebURL, "/") + "/" + strings.TrimPrefix(r.Config.HealthPath, "/")
+	var last string
+	for {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return fmt.Errorf("invalid health check URL %q: %w", url, err)
+		}
+		resp, err := client.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode/100 == 2 {
+				r.Log.Infof("Health check %s answered %d", url, resp.StatusCode)
+				return nil
+			}
+			last = resp.Status
+		} else {
+			last = err.Error()
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("health check %s did not answer 2xx before the timeout (last: %s)", url, last)
+		case <-time.After(interval):
+		}
+	}
+}

@@ -1,0 +1,88 @@
+package deploy
+
+import (
+	"context"
+
+	"github.com/pangeo-forge/deploy-action/internal/heroku"
+	"github.com/pangeo-forge/deploy-action/internal/plan"
+)
+
+func (r *Runner) review(ctx context.Context, p plan.Plan, pipeline heroku.Pipeline, vars map[string]string, res *Result) error {
+	if _, err := r.Heroku.ReviewAppConfig(ctx, pipeline.ID); err != nil {
+		return err
+	}
+	existing, err := r.findReviewApp(ctx, pipeline.ID, p.PR)
+	if err != nil {
+		return err
+	}
+	if existing != nil {
+		if existing.Status != "created" {
+			ra, err := r.Heroku.WaitReviewApp(ctx, existing.ID)
+			if err != nil {
+				return err
+			}
+			existing = &ra
+		}
+		app, err := r.Heroku.App(ctx, existing.AppID)
+		if err != nil {
+			return err
+		}
+		r.Log.Infof("Updating the review app %s of pull request #%d", app.Name, p.PR)
+		if err := r.buildOn(ctx, p, app, vars, res); err != nil {
+			return err
+		}
+		res.Action = "updated review app"
+		return r.finish(ctx, app, res, false)
+	}
+
+	archive, src, err := r.upload(ctx, res)
+	if err != nil {
+		return err
+	}
+	defer archive.Remove()
+	env := make(map[string]string, len(vars)+1)
+	for name, value := range vars {
+		env[name] = value
+	}
+	changes, err := DiffVars(nil, vars)
+	if err != nil {
+		return err
+	}
+	env[ManagedVar] = changes.Managed
+	var ra heroku.ReviewApp
+	err = r.phase(res, "review app", func() error {
+		r.Log.Infof("Creating a review app for pull request #%d (branch %s)", p.PR, p.Branch)
+		created, err := r.Heroku.CreateReviewApp(ctx, heroku.ReviewAppCreate{
+			PipelineID: pipeline.ID, Branch: p.Branch, PRNumber: p.PR,
+			SourceURL: src.GetURL, Checksum: archive.SHA256, Version: p.Commit, Environment: env,
+		})
+		if err != nil {
+			return err
+		}
+		ra, err = r.Heroku.WaitReviewApp(ctx, created.ID)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	app, err := r.Heroku.App(ctx, ra.AppID)
+	if err != nil {
+		return err
+	}
+	res.VarsSet = changes.Set
+	res.Action = "created review app"
+	return r.finish(ctx, app, res, true)
+}
+
+func (r *Runner) findReviewApp(ctx context.Context, pipelineID string, pr int) (*heroku.ReviewApp, error) {
+	apps, err := r.Heroku.ReviewApps(ctx, pipelineID)
+	if err != nil {
+		return nil, err
+	}
+	for i := range apps {
+		if apps[i].PRNumber == pr {
+			return &apps[i], nil
+		}
+	}
+	return nil, nil
+}
