@@ -3,7 +3,7 @@ GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X github.com/pangeo-forge/deploy-action/internal/cli.Version=$(VERSION)
 
-.PHONY: demo test check bench build spec fuzz
+.PHONY: demo test check bench build spec fuzz test-container bench-container actionlint
 
 ## demo: the whole lifecycle against the built-in Heroku and GitHub test servers
 demo:
@@ -30,3 +30,15 @@ bench:
 ## build: the static binary, as the container image has it
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/deploy-action ./cmd/deploy-action
+
+## test-container: the image run under podman as the Actions runner runs it, compared with in-process runs
+test-container: spec
+	DEPLOY_ACTION_CONTAINER_TEST=1 $(GO) test -race -count=1 -run 'TestVersion|TestSameAsInProcess' -v ./internal/containertest/
+
+## bench-container: the container budgets of docs/performance.md (image size, cold start, first request)
+bench-container:
+	DEPLOY_ACTION_CONTAINER_TEST=1 $(GO) test -count=1 -run TestBudgets -v ./internal/containertest/
+
+## actionlint: lint the workflows in .github/workflows and docs/workflows
+actionlint:
+	$(GO) run github.com/rhysd/actionlint/cmd/actionlint@v1.7.12 .github/workflows/*.yml docs/workflows/*.yml

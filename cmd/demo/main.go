@@ -34,7 +34,7 @@ func run(ctx context.Context) error {
 	fmt.Printf("Heroku test server %s, GitHub test server %s\npipeline %s: %s (staging), %s (production)\n",
 		world.Heroku.URL(), world.GitHub.URL(), sandbox.Pipeline, sandbox.StagingApp, sandbox.ProdApp)
 
-	for i, step := range sandbox.Lifecycle() {
+	for i, step := range sandbox.LifecycleCI() {
 		fmt.Printf("\n%s\n== %d/5 %s\n== on: %s   (uses: pangeo-forge/deploy-action@v1)\n%s\n",
 			strings.Repeat("=", 100), i+1, step.Title, step.Event, strings.Repeat("=", 100))
 		run, err := world.Run(ctx, step, sandbox.NewRunnerLog(os.Stdout))

@@ -7,9 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
+	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/pangeo-forge/deploy-action/internal/config"
 	"github.com/pangeo-forge/deploy-action/internal/deploy"
@@ -26,7 +30,14 @@ const (
 	ExitOK       = 0 // deployed, or deliberately skipped
 	ExitFailure  = 1 // the deploy failed
 	ExitBadInput = 2 // inputs, event or command line are wrong: nothing was changed
+	// ExitCancelled: the runner cancelled the job (SIGINT, then SIGTERM); 128 + SIGINT, as a shell
+	// reports it.
+	ExitCancelled = 130
 )
+
+// reportGrace bounds the reporting to GitHub once the run was cancelled or timed out: the runner
+// kills the process a few seconds after its SIGINT, and the check run must be concluded by then.
+const reportGrace = 3 * time.Second
 
 // Version is stamped at build time (-ldflags "-X .../internal/cli.Version=v1.2.3").
 var Version = "dev"
@@ -79,10 +90,10 @@ func runAction(ctx context.Context, env Env) int {
 	// The credentials are masked before anything else can print them.
 	log.Mask(cfg.HerokuAPIKey, cfg.GitHubToken)
 
-	res, runErr := run(ctx, env, cfg, log)
+	res, checkRunID, runErr := run(ctx, env, cfg, log)
 	if res != nil {
-		title := strings.ReplaceAll(cfg.CheckName, "{stage}", string(res.Stage))
-		if err := log.SetOutputs(outputs(res)); err != nil {
+		title := strings.Trim(strings.ReplaceAll(cfg.CheckName, "{stage}", string(res.Stage)), "/-_ ")
+		if err := log.SetOutputs(outputs(res, checkRunID)); err != nil {
 			runErr = errors.Join(runErr, err)
 		}
 		if err := log.AddSummary(res.Markdown(title, runErr)); err != nil {
@@ -95,20 +106,25 @@ func runAction(ctx context.Context, env Env) int {
 		if errors.As(runErr, &bad) {
 			return ExitBadInput
 		}
+		if errors.Is(runErr, context.Canceled) && ctx.Err() != nil {
+			return ExitCancelled
+		}
 		return ExitFailure
 	}
 	return ExitOK
 }
 
-func run(ctx context.Context, env Env, cfg config.Config, log *report.Workflow) (*deploy.Result, error) {
+// run performs the plan; it also returns the ID of the check run reporting it (0 when none).
+func run(ctx context.Context, env Env, cfg config.Config, log *report.Workflow) (*deploy.Result, int64, error) {
 	trigger, err := event.Load(cfg.GitHub.EventName, cfg.GitHub.EventPath)
 	if err != nil {
-		return nil, badInput{err}
+		return nil, 0, badInput{err}
 	}
 	p, err := plan.Resolve(cfg, trigger)
 	if err != nil {
-		return nil, badInput{err}
+		return nil, 0, badInput{err}
 	}
+	signalled := ctx // done when the runner cancels the job
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
 
@@ -124,35 +140,154 @@ func run(ctx context.Context, env Env, cfg config.Config, log *report.Workflow) 
 		HTTP:   httpClient,
 		Secrets: func(ctx context.Context, deployment string) (map[string]string, error) {
 			dir := filepath.Join(cfg.GitHub.Workspace, cfg.SecretsDir)
+			if err := confined(dir, secrets.FileName(deployment)); err != nil {
+				return nil, err
+			}
 			return secrets.Load(ctx, dir, deployment, secrets.Options{Getenv: env.Getenv})
 		},
 	}
+	var client *gh.Client
 	if cfg.GitHub.Repository != "" {
-		client, err := gh.New(cfg.GitHub.APIURL, cfg.GitHubToken, cfg.GitHub.Repository, httpClient)
-		if err != nil {
-			return nil, badInput{err}
+		if client, err = gh.New(cfg.GitHub.APIURL, cfg.GitHubToken, cfg.GitHub.Repository, httpClient); err != nil {
+			return nil, 0, badInput{err}
 		}
 		runner.GitHub = client
 	}
 	log.Infof("deploy-action %s: %s", Version, describe(p))
-	return runner.Run(ctx, p)
+
+	// Reporting to GitHub (check run, deployment, PR comment): it warns, and never changes the result.
+	reporter := gh.NewReporter(gh.ReporterOptions{
+		Client: reportingClient(cfg, client), Off: reportingOff(cfg),
+		Config: cfg, Trigger: trigger, Log: log, Scrub: runner.Scrub,
+	})
+	reporter.Start(ctx, p)
+	runner.OnPhase = reporter.Progress
+	if cfg.HerokuCI {
+		// The Heroku CI test run before a deploy gets its own check run (check_name with {stage} =
+		// test), as Heroku CI's own had. Off is left empty: the main reporter already warns.
+		runner.TestReport = gh.NewReporter(gh.ReporterOptions{
+			Client: reportingClient(cfg, client), Config: cfg, Trigger: trigger, Log: log, Scrub: runner.Scrub,
+		})
+	}
+	res, err := runner.Run(ctx, p)
+	err = stopped(signalled, ctx, cfg.Timeout, res, err)
+	// A cancelled or expired context would fail every request: the check run is concluded with a
+	// fresh, short one instead.
+	reportCtx := ctx
+	if ctx.Err() != nil {
+		var cancelReport context.CancelFunc
+		reportCtx, cancelReport = context.WithTimeout(context.WithoutCancel(ctx), reportGrace)
+		defer cancelReport()
+	}
+	reporter.Finish(reportCtx, res, err)
+	return res, reporter.CheckRunID(), err
+}
+
+// stopped turns the error of a run that was cut short into one that says so: cancelled by the
+// runner (wrapping context.Canceled) or past the timeout input (wrapping context.DeadlineExceeded),
+// and how far it got. The GitHub check run is concluded "cancelled" or "timed_out" from it.
+func stopped(signalled, ctx context.Context, timeout time.Duration, res *deploy.Result, err error) error {
+	if err == nil || ctx.Err() == nil {
+		return err
+	}
+	where := ""
+	if res != nil && len(res.Phases) > 0 {
+		// A phase is recorded when it ends, so the last one is the phase the run stopped in.
+		last := len(res.Phases) - 1
+		where = " during the " + res.Phases[last].Name + " phase"
+		if last > 0 {
+			var done []string
+			for _, ph := range res.Phases[:last] {
+				done = append(done, ph.Name)
+			}
+			where += " (done: " + strings.Join(done, ", ") + ")"
+		}
+	}
+	if signalled.Err() != nil {
+		return fmt.Errorf("the run was cancelled%s: the runner stopped the job (SIGINT or SIGTERM): %w", where, context.Canceled)
+	}
+	return fmt.Errorf("the run took longer than the timeout input (%s) and was stopped%s; raise timeout or look into the slow phase: %w", timeout, where, context.DeadlineExceeded)
+}
+
+// confined refuses a secrets file that is not a regular file inside dir. A symlink would let a pull
+// request point its review run at any file the runner can read: one leading out of the secrets
+// directory, or config.<review name>.yaml -> config.<prod name>.yaml beside it, which would hand the
+// production secrets to a review app. A missing file is left to secrets.Load, which says how to add
+// it.
+func confined(dir, name string) error {
+	root, err := os.OpenRoot(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("failed to open the secrets directory %s: %w", dir, err)
+	}
+	defer root.Close()
+	info, err := root.Lstat(name)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil
+	case err != nil:
+		return fmt.Errorf("refusing %s: %w; secrets files must be regular files inside secrets_dir", filepath.Join(dir, name), err)
+	case !info.Mode().IsRegular():
+		return fmt.Errorf("refusing %s: it is a %s, not a regular file; secrets files must be regular files inside secrets_dir, so that no run can be pointed at another deployment's file", filepath.Join(dir, name), fileKind(info.Mode()))
+	}
+	return nil
+}
+
+func fileKind(m fs.FileMode) string {
+	switch {
+	case m&fs.ModeSymlink != 0:
+		return "symlink"
+	case m.IsDir():
+		return "directory"
+	}
+	return "special file"
+}
+
+// reportingClient is the client for check runs, deployments and comments: none without a token.
+func reportingClient(cfg config.Config, client *gh.Client) *gh.Client {
+	if cfg.GitHubToken == "" {
+		return nil
+	}
+	return client
+}
+
+// reportingOff says why nothing is reported to GitHub, "" when it is.
+func reportingOff(cfg config.Config) string {
+	switch {
+	case cfg.GitHub.Repository == "":
+		return "GITHUB_REPOSITORY is not set: no check run, deployment or comment is reported to GitHub"
+	case cfg.GitHubToken == "":
+		return "the github_token input is empty: no check run, deployment or comment is reported to GitHub; pass github_token: ${{ github.token }} (the default) or another token with the permissions of docs/github.md"
+	}
+	return ""
 }
 
 func describe(p plan.Plan) string {
 	switch {
 	case p.Skip != "":
 		return fmt.Sprintf("nothing to deploy (%s)", string(p.Stage))
-	case p.PR != 0:
+	case p.PR != 0 && p.Commit != "":
 		return fmt.Sprintf("stage %s, deployment %s, pull request #%d at %s", p.Stage, p.Deployment, p.PR, p.Commit)
+	case p.PR != 0:
+		return fmt.Sprintf("stage %s, deployment %s, pull request #%d", p.Stage, p.Deployment, p.PR)
 	case p.Commit != "":
 		return fmt.Sprintf("stage %s, deployment %s, commit %s", p.Stage, p.Deployment, p.Commit)
 	}
 	return fmt.Sprintf("stage %s", p.Stage)
 }
 
-func outputs(res *deploy.Result) []report.Output {
+func outputs(res *deploy.Result, checkRunID int64) []report.Output {
 	var out []report.Output
 	for _, kv := range res.Outputs() {
+		if kv[0] == "deployed" { // check_run_id goes before deployed, as action.yml lists them
+			id := ""
+			if checkRunID != 0 {
+				id = strconv.FormatInt(checkRunID, 10)
+			}
+			out = append(out, report.Output{Name: "check_run_id", Value: id})
+		}
 		out = append(out, report.Output{Name: kv[0], Value: kv[1]})
 	}
 	return out

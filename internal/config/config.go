@@ -20,7 +20,7 @@ import (
 // Stages returns the values the stage input accepts, in the order error
 // messages list them (a new slice: callers may not change the accepted set).
 func Stages() []string {
-	return []string{"auto", "review", "staging", "prod", "teardown", "check-secrets"}
+	return []string{"auto", "review", "staging", "prod", "test", "teardown", "check-secrets"}
 }
 
 // Review modes accepted by the review_mode input.
@@ -53,7 +53,7 @@ const (
 // accidental %v cannot print them.
 type Config struct {
 	HerokuAPIKey, GitHubToken, HerokuAPIURL, Pipeline string
-	Stage                                             string // auto|review|staging|prod|teardown|check-secrets
+	Stage                                             string // auto|review|staging|prod|test|teardown|check-secrets
 	SecretsDir                                        string // relative to the workspace, cleaned
 	ReviewName, StagingName, ProdName, LocalName      string // templates, e.g. "pforge-pr-{pr}"
 	StagingBranch, ProdBranch                         string
@@ -62,10 +62,13 @@ type Config struct {
 	CheckName, DeploymentVar, AppDir                  string // CheckName may hold {stage}; AppDir is relative, cleaned
 	Timeout                                           time.Duration
 	ReviewMode                                        string        // review-app|app-setup
+	Team                                              string        // app-setup: Heroku team of the PR apps; "" means the pipeline owner's
 	ReviewTTL                                         time.Duration // 0: no age-based cleanup
 	HealthPath                                        string
 	Rollback                                          bool
 	DryRun                                            bool
+	PRComment                                         bool // one sticky comment on a review app's pull request
+	HerokuCI                                          bool // run the Heroku CI tests before a review or staging deploy, which they gate
 	GitHub                                            GitHubEnv
 }
 
@@ -127,6 +130,7 @@ func Load(getenv func(string) string) (Config, error) {
 		DeploymentVar:  in("deployment_var", DefaultDeploymentVar),
 		AppDir:         in("app_dir", DefaultAppDir),
 		ReviewMode:     in("review_mode", ReviewModeReviewApp),
+		Team:           action.GetInput("team"),
 		HealthPath:     action.GetInput("health_path"),
 		GitHub: GitHubEnv{
 			Workspace:   getenv("GITHUB_WORKSPACE"),
@@ -179,6 +183,8 @@ func Load(getenv func(string) string) (Config, error) {
 		{"allow_pull_request_target", false, &c.AllowPullRequestTarget},
 		{"rollback", true, &c.Rollback},
 		{"dry_run", false, &c.DryRun},
+		{"pr_comment", true, &c.PRComment},
+		{"heroku_ci", false, &c.HerokuCI},
 	} {
 		v, err := parseBool(action.GetInput(b.name), b.def)
 		if err != nil {

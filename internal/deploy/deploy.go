@@ -44,12 +44,20 @@ type Heroku interface {
 	WaitPromotion(ctx context.Context, id string) ([]heroku.PromotionTarget, error)
 	Rollback(ctx context.Context, app, releaseID string) (heroku.Release, error)
 	Domains(ctx context.Context, app string) ([]heroku.Domain, error)
+	// review_mode app-setup
+	Couplings(ctx context.Context, pipelineID string) ([]heroku.Coupling, error)
+	PipelineTeam(ctx context.Context, pipelineID string) (string, error)
+	CreateAppSetup(ctx context.Context, s heroku.AppSetupCreate) (heroku.AppSetup, error)
+	WaitAppSetup(ctx context.Context, id string, log io.Writer) (heroku.AppSetup, error)
+	CreateCoupling(ctx context.Context, pipelineID, app, stage string) (heroku.Coupling, error)
+	DeleteApp(ctx context.Context, nameOrID string) error
 }
 
 // GitHub is the part of the GitHub API the flows use.
 type GitHub interface {
 	CommitTree(ctx context.Context, sha string) (string, error)
 	PullRequestState(ctx context.Context, number int) (string, error)
+	BranchHead(ctx context.Context, branch string) (string, error) // the stale-deploy guard
 }
 
 // SecretLoader decrypts and flattens one deployment's secrets file.
@@ -69,8 +77,12 @@ type Runner struct {
 	// OnPhase, when set, hears each phase as it starts (the check run shows progress with it).
 	OnPhase func(ctx context.Context, name string)
 
+	// TestReport, when set, reports a heroku_ci test run that precedes a deploy on its own.
+	TestReport TestReporter
+
 	secretValues []string // every mask line of every decrypted value, for Scrub
 	tail         tailBuffer
+	uploaded     *pendingUpload // the test run's upload, for the build of the same run
 }
 
 // Result is what a run did: the outputs, the summary and the check run are made from it.
@@ -89,9 +101,11 @@ type Result struct {
 	Phases     []Phase
 	Domains    []heroku.Domain
 	Notes      []string
-	Removed    []string // review apps removed by a teardown or sweep
-	LogTail    string   // the end of the build and release output, secrets scrubbed
-	Secrets    int      // how many config vars were decrypted
+	Removed    []string       // review apps removed by a teardown or sweep
+	LogTail    string         // the end of the build and release output, secrets scrubbed
+	Secrets    int            // how many config vars were decrypted
+	TestRun    *TestRunResult // the Heroku CI test run (stage test, heroku_ci), nil when none ran
+	Skipped    string         // set when the run found nothing to do once under way: the notice why
 }
 
 // Phase is one timed step of a run.
@@ -122,6 +136,7 @@ func (r *Runner) phase(res *Result, name string, fn func() error) error {
 func (r *Runner) Run(ctx context.Context, p plan.Plan) (*Result, error) {
 	res := &Result{Stage: p.Stage, Deployment: p.Deployment, Commit: p.Commit}
 	defer func() { res.LogTail = r.Scrub(r.tail.String()) }()
+	defer r.dropUpload()
 	if p.Skip != "" {
 		r.Log.Noticef("%s", p.Skip)
 		return res, nil
@@ -134,6 +149,8 @@ func (r *Runner) Run(ctx context.Context, p plan.Plan) (*Result, error) {
 		return res, r.deploy(ctx, p, res)
 	case plan.StageTeardown:
 		return res, r.teardown(ctx, p, res)
+	case plan.StageTest:
+		return res, r.testOnly(ctx, p, res)
 	default:
 		return res, fmt.Errorf("stage %q cannot be run by the deploy step", p.Stage)
 	}
@@ -142,6 +159,16 @@ func (r *Runner) Run(ctx context.Context, p plan.Plan) (*Result, error) {
 // deploy runs the review, staging and prod stages. Everything that can fail without touching Heroku
 // (secrets, checkout, pipeline, apps) is done before the first write.
 func (r *Runner) deploy(ctx context.Context, p plan.Plan, res *Result) error {
+	if p.Stage == plan.StageReview && r.Config.ReviewMode == config.ReviewModeAppSetup {
+		if err := checkAppSetupName(p.Deployment); err != nil {
+			return err
+		}
+	}
+	if r.gatedByTests(p) {
+		if err := r.checkTestScript(); err != nil {
+			return err
+		}
+	}
 	vars, err := r.loadSecrets(ctx, p, res)
 	if err != nil {
 		return err
@@ -152,6 +179,19 @@ func (r *Runner) deploy(ctx context.Context, p plan.Plan, res *Result) error {
 	pipeline, err := r.Heroku.Pipeline(ctx, r.Config.Pipeline)
 	if err != nil {
 		return err
+	}
+	// The stale-deploy guard, right before the first write to Heroku.
+	if notice, err := r.staleSkip(ctx, p); err != nil || notice != "" {
+		if err != nil {
+			return err
+		}
+		return r.skip(res, notice)
+	}
+	if r.gatedByTests(p) {
+		// The tests gate the deploy: nothing is written to Heroku unless they pass.
+		if err := r.test(ctx, p, pipeline, res); err != nil {
+			return err
+		}
 	}
 	switch p.Stage {
 	case plan.StageReview:
@@ -241,6 +281,9 @@ func (r *Runner) upload(ctx context.Context, res *Result) (*source.Archive, hero
 		archive *source.Archive
 		src     heroku.Source
 	)
+	if u := r.takeUpload(); u != nil {
+		return u.archive, u.src, nil // the source the test run tested
+	}
 	err := r.phase(res, "upload", func() error {
 		dir := r.workspace()
 		if r.Config.AppDir != "" && r.Config.AppDir != "." {
@@ -300,6 +343,16 @@ func (r *Runner) buildOn(ctx context.Context, p plan.Plan, app heroku.App, vars 
 	res.App, res.AppURL = app.Name, app.WebURL
 	if err := r.applyVars(ctx, app, vars, res); err != nil {
 		return err
+	}
+	if rel, done, err := r.alreadyDeployed(ctx, app, p.Commit); err != nil {
+		return err
+	} else if done {
+		res.Release = rel.Version
+		res.Action = "already deployed " + short(p.Commit)
+		note := fmt.Sprintf("%s already runs %s (release v%d): not building it again", app.Name, short(p.Commit), rel.Version)
+		r.Log.Noticef("%s", note)
+		res.Notes = append(res.Notes, note)
+		return nil
 	}
 	archive, src, err := r.upload(ctx, res)
 	if err != nil {

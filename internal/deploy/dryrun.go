@@ -3,6 +3,7 @@ package deploy
 import (
 	"context"
 
+	"github.com/pangeo-forge/deploy-action/internal/config"
 	"github.com/pangeo-forge/deploy-action/internal/plan"
 )
 
@@ -12,6 +13,9 @@ func (r *Runner) dryRun(ctx context.Context, p plan.Plan, res *Result) error {
 	pipeline, err := r.Heroku.Pipeline(ctx, r.Config.Pipeline)
 	if err != nil {
 		return err
+	}
+	if p.Stage == plan.StageTest || r.gatedByTests(p) {
+		r.Log.Infof("Dry run: would run the Heroku CI tests of %s on %s", short(p.Commit), pipeline.Name)
 	}
 	switch p.Stage {
 	case plan.StageStaging, plan.StageProd:
@@ -23,6 +27,9 @@ func (r *Runner) dryRun(ctx context.Context, p plan.Plan, res *Result) error {
 		res.App, res.AppURL = app.Name, app.WebURL
 		r.Log.Infof("Dry run: would deploy %s to %s (%s)", short(p.Commit), app.Name, app.WebURL)
 	case plan.StageReview, plan.StageTeardown:
+		if r.Config.ReviewMode == config.ReviewModeAppSetup {
+			return r.dryRunAppSetup(ctx, p, pipeline, res)
+		}
 		if p.Sweep {
 			r.Log.Infof("Dry run: would remove review apps of closed pull requests on %s", pipeline.Name)
 			break

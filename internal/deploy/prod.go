@@ -50,8 +50,17 @@ func (r *Runner) prod(ctx context.Context, p plan.Plan, pipeline heroku.Pipeline
 		return err
 	}
 	previous, err := r.Heroku.CurrentRelease(ctx, prodApp.ID)
-	if err != nil && !isNotFound(err) {
+	if err != nil && !isNotFound(err) && !errors.Is(err, heroku.ErrNoRelease) {
 		return err
+	}
+	if previous.SlugID != "" && previous.SlugID == release.SlugID {
+		// A rerun: prod already runs this very slug. Promoting it again would only restart prod.
+		res.Release = previous.Version
+		res.Action = fmt.Sprintf("already promoted release v%d of %s", release.Version, stagingApp.Name)
+		note := fmt.Sprintf("%s already runs the slug of %s's release v%d (as v%d): not promoting it again", prodApp.Name, stagingApp.Name, release.Version, previous.Version)
+		r.Log.Noticef("%s", note)
+		res.Notes = append(res.Notes, note)
+		return r.finish(ctx, prodApp, res, false)
 	}
 	err = r.phase(res, "promotion", func() error {
 		promotion, err := r.Heroku.Promote(ctx, pipeline.ID, stagingApp.ID, release.ID, []string{prodApp.ID})

@@ -3,11 +3,15 @@ package deploy
 import (
 	"context"
 
+	"github.com/pangeo-forge/deploy-action/internal/config"
 	"github.com/pangeo-forge/deploy-action/internal/heroku"
 	"github.com/pangeo-forge/deploy-action/internal/plan"
 )
 
 func (r *Runner) review(ctx context.Context, p plan.Plan, pipeline heroku.Pipeline, vars map[string]string, res *Result) error {
+	if r.Config.ReviewMode == config.ReviewModeAppSetup {
+		return r.reviewAppSetup(ctx, p, pipeline, vars, res)
+	}
 	if _, err := r.Heroku.ReviewAppConfig(ctx, pipeline.ID); err != nil {
 		return err
 	}
@@ -80,7 +84,8 @@ func (r *Runner) findReviewApp(ctx context.Context, pipelineID string, pr int) (
 		return nil, err
 	}
 	for i := range apps {
-		if apps[i].PRNumber == pr {
+		// One being deleted is gone already: a rerun of the teardown has nothing left to do.
+		if apps[i].PRNumber == pr && apps[i].Status != "deleting" && apps[i].Status != "deleted" {
 			return &apps[i], nil
 		}
 	}

@@ -13,6 +13,13 @@ func (res *Result) Outputs() [][2]string {
 	if res.Release > 0 {
 		release = strconv.Itoa(res.Release)
 	}
+	var testID, testNumber, testStatus string
+	if t := res.TestRun; t != nil {
+		testID, testStatus = t.ID, t.Status
+		if t.Number > 0 {
+			testNumber = strconv.Itoa(t.Number)
+		}
+	}
 	return [][2]string{
 		{"stage", string(res.Stage)},
 		{"deployment", res.Deployment},
@@ -22,6 +29,9 @@ func (res *Result) Outputs() [][2]string {
 		{"build_id", res.BuildID},
 		{"commit", res.Commit},
 		{"deployed", strconv.FormatBool(res.Deployed)},
+		{"test_run_id", testID},
+		{"test_run_number", testNumber},
+		{"test_status", testStatus},
 	}
 }
 
@@ -53,6 +63,9 @@ func (res *Result) Markdown(title string, runErr error) string {
 	if res.Release > 0 {
 		rows = append(rows, [2]string{"Release", fmt.Sprintf("v%d", res.Release)})
 	}
+	if t := res.TestRun; t != nil && t.Number > 0 {
+		rows = append(rows, [2]string{"Heroku CI test run", fmt.Sprintf("#%d %s in %s", t.Number, orNone(t.Status), t.Duration.Round(time.Millisecond))})
+	}
 	rows = append(rows,
 		[2]string{"Config vars set", names(res.VarsSet)},
 		[2]string{"Config vars unset", names(res.VarsUnset)},
@@ -67,6 +80,13 @@ func (res *Result) Markdown(title string, runErr error) string {
 	}
 	for _, note := range res.Notes {
 		fmt.Fprintf(&b, "\n%s\n", note)
+	}
+	if t := res.TestRun; t != nil && t.Status != "" && t.Status != "succeeded" && t.Tail != "" {
+		fence := "```"
+		for strings.Contains(t.Tail, fence) {
+			fence += "`"
+		}
+		fmt.Fprintf(&b, "\n<details open><summary>Test run #%d, node %d: the end of its output</summary>\n\n%stext\n%s\n%s\n\n</details>\n", t.Number, t.Node, fence, t.Tail, fence)
 	}
 	if len(res.Phases) > 0 {
 		b.WriteString("\n| Phase | Duration |\n|---|---|\n")

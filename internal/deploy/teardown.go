@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/pangeo-forge/deploy-action/internal/config"
 	"github.com/pangeo-forge/deploy-action/internal/heroku"
 	"github.com/pangeo-forge/deploy-action/internal/plan"
 )
@@ -13,6 +14,9 @@ func (r *Runner) teardown(ctx context.Context, p plan.Plan, res *Result) error {
 	pipeline, err := r.Heroku.Pipeline(ctx, r.Config.Pipeline)
 	if err != nil {
 		return err
+	}
+	if r.Config.ReviewMode == config.ReviewModeAppSetup {
+		return r.teardownAppSetup(ctx, p, pipeline, res)
 	}
 	if p.Sweep {
 		return r.sweep(ctx, pipeline, res)

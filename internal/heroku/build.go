@@ -18,6 +18,7 @@ type Source struct{ GetURL, PutURL string }
 // build has made a release.
 type Build struct {
 	ID, Status, OutputStreamURL, ReleaseID, SlugID, Version string
+	SourceURL                                               string // the source_blob.url it was built from
 	CreatedAt, UpdatedAt                                    time.Time
 }
 
@@ -98,9 +99,73 @@ func (c *Client) UpdateConfigVars(ctx context.Context, app string, changes map[s
 	return nil
 }
 
-// CreateBuild starts a build of an uploaded source on the app. It is never retried after the
-// server may have seen it (two builds would mean two releases).
+// CreateBuild starts a build of an uploaded source on the app. A request that failed after the
+// server may have seen it (the connection broke, a 5xx) is never simply sent again, since two builds
+// would mean two releases: the app's recent builds are read first, and a build of this very source
+// (the same source_blob.url: each upload has its own) is adopted. Only when there is none is the
+// build requested again.
 func (c *Client) CreateBuild(ctx context.Context, app string, b BuildCreate) (Build, error) {
+	for attempt := 1; ; attempt++ {
+		out, err := c.createBuild(ctx, app, b)
+		if err == nil || !ambiguous(ctx, err) || attempt == createAttempts {
+			return out, err
+		}
+		builds, lerr := c.RecentBuilds(ctx, app, recentBuilds)
+		if lerr != nil {
+			return Build{}, errors.Join(err, lerr)
+		}
+		for _, have := range builds {
+			if have.SourceURL == b.SourceURL && have.Version == b.Version {
+				return have, nil
+			}
+		}
+		if serr := c.sleep(ctx, c.poll); serr != nil {
+			return Build{}, errors.Join(err, serr)
+		}
+	}
+}
+
+const (
+	// createAttempts bounds the requests for one creation whose outcome was unknown.
+	createAttempts = 3
+	// recentBuilds is how many of an app's newest builds are searched for one this run started:
+	// concurrent runs are serialised by the workflows' concurrency groups, so a few suffice.
+	recentBuilds = 20
+)
+
+// ambiguous reports whether a failed creation may still have been carried out: the connection
+// broke after the request was sent, or a 5xx came back (a router can answer one while the API
+// goes on). A 4xx, or a cancelled run, means it was not.
+func ambiguous(ctx context.Context, err error) bool {
+	if ctx.Err() != nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	var ae *APIError
+	if errors.As(err, &ae) {
+		return ae.Status >= 500
+	}
+	return true
+}
+
+// RecentBuilds lists up to max of the app's builds, newest first.
+func (c *Client) RecentBuilds(ctx context.Context, app string, max int) ([]Build, error) {
+	if max <= 0 {
+		return nil, nil
+	}
+	rng := fmt.Sprintf("started_at ..; max=%d, order=desc", min(max, maxPageSize))
+	raw, err := list[heroku.Build](ctx, c, p("/apps/", app, "/builds"), rng, func(bs []heroku.Build) bool { return len(bs) >= max })
+	if err != nil {
+		return nil, fmt.Errorf("listing the builds of app %q: %w", app, err)
+	}
+	raw = raw[:min(len(raw), max)]
+	out := make([]Build, len(raw))
+	for i := range raw {
+		out[i] = toBuild(&raw[i])
+	}
+	return out, nil
+}
+
+func (c *Client) createBuild(ctx context.Context, app string, b BuildCreate) (Build, error) {
 	var opts heroku.BuildCreateOpts
 	opts.SourceBlob.URL = heroku.String(b.SourceURL)
 	if b.Checksum != "" {
@@ -119,7 +184,7 @@ func (c *Client) CreateBuild(ctx context.Context, app string, b BuildCreate) (Bu
 func toBuild(b *heroku.Build) Build {
 	out := Build{
 		ID: b.ID, Status: b.Status, OutputStreamURL: b.OutputStreamURL,
-		Version: deref(b.SourceBlob.Version), CreatedAt: b.CreatedAt, UpdatedAt: b.UpdatedAt,
+		Version: deref(b.SourceBlob.Version), SourceURL: b.SourceBlob.URL, CreatedAt: b.CreatedAt, UpdatedAt: b.UpdatedAt,
 	}
 	if b.Release != nil {
 		out.ReleaseID = b.Release.ID

@@ -1,5 +1,5 @@
 // Package heroku is the room that talks to the Heroku Platform API: pipelines and their couplings,
-// source upload, builds, releases, review apps, promotions, rollbacks, domains and output streams.
+// source upload, builds, releases, review apps, app setups, promotions, rollbacks, domains and output streams.
 //
 // It wraps github.com/heroku/heroku-go/v5 (its Service builds requests and its types decode
 // responses) but puts its own transports underneath, because heroku-go on its own:

@@ -36,18 +36,18 @@ func TestAPIErrors(t *testing.T) {
 				io.WriteString(w, "<html>bad gateway</html>")
 			},
 			call: func(c *Client) error {
-				_, err := c.CreateBuild(context.Background(), "pforge", BuildCreate{SourceURL: "https://s/x"})
+				_, err := c.Rollback(context.Background(), "pforge", "r1")
 				return err
 			},
-			want:    APIError{Status: 502, Message: "bad gateway", Method: "POST", Path: "/apps/pforge/builds"},
-			wantMsg: `starting a build on app "pforge": heroku: bad gateway (HTTP 502) on POST /apps/pforge/builds`,
+			want:    APIError{Status: 502, Message: "bad gateway", Method: "POST", Path: "/apps/pforge/releases"},
+			wantMsg: `rolling app "pforge" back to release r1: heroku: bad gateway (HTTP 502) on POST /apps/pforge/releases`,
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			f := newFakeAPI(t)
-			key := map[string]string{"GET": "GET /apps/pforge", "POST": "POST /apps/pforge/builds"}[tt.want.Method]
+			key := tt.want.Method + " " + tt.want.Path
 			f.on(key, tt.handler)
 			c, _ := newTestClient(t, f)
 			err := tt.call(c)
@@ -179,14 +179,15 @@ func TestRetries(t *testing.T) {
 			wantCalls: 2,
 		},
 		{
-			name:     "500 on build POST is not retried",
-			key:      "POST /apps/pforge/builds",
+			// A build POST after a 5xx is not resent blindly either: see TestCreateBuildAfterAmbiguousFailure.
+			name:     "500 on a rollback POST is not retried",
+			key:      "POST /apps/pforge/releases",
 			handlers: []http.HandlerFunc{apiErr(500, "internal_server_error", "Internal server error.")},
 			call: func(c *Client) error {
-				_, err := c.CreateBuild(context.Background(), "pforge", BuildCreate{SourceURL: "https://s/x"})
+				_, err := c.Rollback(context.Background(), "pforge", "r1")
 				return err
 			},
-			wantErr:   `starting a build on app "pforge": heroku: Internal server error. (internal_server_error, HTTP 500) on POST /apps/pforge/builds`,
+			wantErr:   `rolling app "pforge" back to release r1: heroku: Internal server error. (internal_server_error, HTTP 500) on POST /apps/pforge/releases`,
 			wantCalls: 1,
 		},
 		{

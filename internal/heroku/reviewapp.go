@@ -94,7 +94,8 @@ func toReviewApp(r *heroku.ReviewApp) ReviewApp {
 }
 
 // CreateReviewApp creates the review app of a pull request. When Heroku answers 409 because one
-// exists already (a concurrent run, or automatic review apps), that one is returned.
+// exists already (a concurrent run, or automatic review apps), that one is returned; so is the one a
+// request made when its answer was lost (a broken connection, a 5xx).
 func (c *Client) CreateReviewApp(ctx context.Context, r ReviewAppCreate) (ReviewApp, error) {
 	var opts heroku.ReviewAppCreateOpts
 	opts.Pipeline = r.PipelineID
@@ -113,9 +114,28 @@ func (c *Client) CreateReviewApp(ctx context.Context, r ReviewAppCreate) (Review
 		}
 	}
 	var out heroku.ReviewApp
-	err := c.post(ctx, &out, "/review-apps", opts)
-	if err == nil {
-		return toReviewApp(&out), nil
+	var err error
+	for attempt := 1; ; attempt++ {
+		if err = c.post(ctx, &out, "/review-apps", opts); err == nil {
+			return toReviewApp(&out), nil
+		}
+		if !ambiguous(ctx, err) || r.PRNumber == 0 || attempt == createAttempts {
+			break
+		}
+		// The connection broke or a 5xx came back: the review app may exist. Adopt it rather than
+		// ask again, which would answer 409 at best.
+		apps, lerr := c.ReviewApps(ctx, r.PipelineID)
+		if lerr != nil {
+			return ReviewApp{}, fmt.Errorf("creating the review app of PR #%d: %w", r.PRNumber, errors.Join(err, lerr))
+		}
+		for _, a := range apps {
+			if a.PRNumber == r.PRNumber && a.Status != "deleting" && a.Status != "deleted" {
+				return a, nil
+			}
+		}
+		if serr := c.sleep(ctx, c.poll); serr != nil {
+			return ReviewApp{}, fmt.Errorf("creating the review app of PR #%d: %w", r.PRNumber, errors.Join(err, serr))
+		}
 	}
 	if statusOf(err) != http.StatusConflict || r.PRNumber == 0 {
 		return ReviewApp{}, fmt.Errorf("creating the review app of PR #%d: %w", r.PRNumber, err)

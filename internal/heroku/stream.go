@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 )
 
 const (
@@ -84,6 +85,20 @@ func (c *Client) streamOnce(ctx context.Context, url string, offset int64, w io.
 	case resp.StatusCode == http.StatusRequestedRangeNotSatisfiable && offset > 0:
 		return 0, true, nil // everything was written before the drop
 	case resp.StatusCode == http.StatusPartialContent:
+		// A resumed stream: the body starts where Content-Range says, which should be offset. A
+		// server that leaves the header out is taken to have honoured the Range sent.
+		start, ok := rangeStart(resp.Header.Get("Content-Range"))
+		if !ok {
+			start = offset
+		}
+		switch {
+		case start > offset:
+			return 0, false, fmt.Errorf("heroku: output stream %s: resumed at byte %d, but %d bytes were read: output would be lost", redactURL(url), start, offset)
+		case start < offset:
+			if _, err := io.CopyN(io.Discard, resp.Body, offset-start); err != nil {
+				return 0, false, err
+			}
+		}
 	case resp.StatusCode == http.StatusOK:
 		// The server ignored Range: skip what w already has.
 		if offset > 0 {
@@ -110,3 +125,20 @@ func (c *Client) streamOnce(ctx context.Context, url string, offset int64, w io.
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(b []byte) (int, error) { return f(b) }
+
+// rangeStart reads the first byte position of a Content-Range header: "bytes 100-199/*" is 100.
+func rangeStart(v string) (int64, bool) {
+	rest, ok := strings.CutPrefix(strings.TrimSpace(v), "bytes ")
+	if !ok {
+		return 0, false
+	}
+	first, _, ok := strings.Cut(rest, "-")
+	if !ok {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(first), 10, 64)
+	if err != nil || n < 0 {
+		return 0, false
+	}
+	return n, true
+}

@@ -23,6 +23,7 @@ const (
 	StageReview       Stage = "review"
 	StageStaging      Stage = "staging"
 	StageProd         Stage = "prod"
+	StageTest         Stage = "test" // a Heroku CI test run of the commit, nothing deployed
 	StageTeardown     Stage = "teardown"
 	StageCheckSecrets Stage = "check-secrets"
 	StageLocal        Stage = "local"
@@ -124,6 +125,13 @@ func (r resolver) explicit(s Stage) (Plan, error) {
 			return Plan{}, err
 		}
 		return Plan{Stage: StageTeardown, Deployment: name, PR: pr, Manual: true}, nil
+	case StageTest:
+		// Heroku CI runs the tests with the pipeline's own test config: no deployment, no secrets.
+		commit, err := r.commit()
+		if err != nil {
+			return Plan{}, err
+		}
+		return Plan{Stage: StageTest, Commit: commit, Branch: r.branch(), Manual: r.manual()}, nil
 	case StageCheckSecrets:
 		// Checking the files needs no commit; report it when known.
 		commit, _ := r.commit()
@@ -186,6 +194,9 @@ func (r resolver) pullRequest() (Plan, error) {
 		return Plan{}, fmt.Errorf("%s payload of pull request #%d has no pull_request.head.sha: cannot tell which commit to deploy", t.Name, pr.Number)
 	}
 	base.Commit = pr.HeadSHA
+	if stage == StageTest {
+		return base, nil
+	}
 	template := cfg.ReviewName
 	switch stage {
 	case StageStaging:
@@ -205,7 +216,34 @@ func (r resolver) pullRequest() (Plan, error) {
 		}
 		base.Fallback = fb
 	}
+	if stage == StageReview {
+		if err := r.notProtected(base.Deployment, "review_name"); err != nil {
+			return Plan{}, err
+		}
+		if err := r.notProtected(base.Fallback, "review_fallback"); err != nil {
+			return Plan{}, err
+		}
+	}
 	return base, nil
+}
+
+// notProtected refuses a review deployment (or review fallback) named like the staging or prod
+// deployment: a review run builds a pull request's code, which must never get those secrets. It is
+// checked before anything is read.
+func (r resolver) notProtected(name, input string) error {
+	if name == "" {
+		return nil
+	}
+	for _, d := range []struct{ input, template, branch string }{
+		{"staging_name", r.cfg.StagingName, r.cfg.StagingBranch},
+		{"prod_name", r.cfg.ProdName, r.cfg.ProdBranch},
+	} {
+		protected, err := Name(d.template, map[string]string{"branch": d.branch})
+		if err == nil && protected == name {
+			return fmt.Errorf("input %s: the review deployment %q is also the %s deployment (input %s): a pull request's review app would get its secrets (config.%s.yaml); give review apps their own name, e.g. pforge-pr-{pr}", input, name, strings.TrimSuffix(d.input, "_name"), d.input, name)
+		}
+	}
+	return nil
 }
 
 // forkSkip says why a fork's pull request is not deployed, or "".

@@ -199,6 +199,12 @@ func TestResolve(t *testing.T) {
 			want: Plan{Stage: StageStaging, Deployment: "pangeo-forge-staging", Commit: headSHA, Branch: "feature/New_UI", PR: prNumber}},
 		{desc: "explicit check-secrets on a PR", inputs: map[string]string{"stage": "check-secrets"}, t: pr("opened", draft),
 			want: Plan{Stage: StageCheckSecrets, Commit: headSHA, Branch: "feature/New_UI", PR: prNumber}},
+		{desc: "explicit test on a PR tests its head", inputs: map[string]string{"stage": "test"}, t: pr("synchronize"),
+			want: Plan{Stage: StageTest, Commit: headSHA, Branch: "feature/New_UI", PR: prNumber}},
+		{desc: "explicit test on a fork's PR", inputs: map[string]string{"stage": "test"}, t: pr("synchronize", fork),
+			want: Plan{Stage: StageTest, Skip: "pull request #80 comes from the fork outsider/pangeo-forge-orchestrator: forks get no secrets and a read-only token, so nothing is deployed for it", Branch: "feature/New_UI", PR: prNumber}},
+		{desc: "explicit test on a closed PR", inputs: map[string]string{"stage": "test"}, t: pr("closed"),
+			want: Plan{Stage: StageTest, Skip: "pull request #80 is closed: nothing to deploy for it", Branch: "feature/New_UI", PR: prNumber}},
 
 		// push.
 		{desc: "push to staging branch", t: push("refs/heads/main", pushSHA, false),
@@ -229,6 +235,10 @@ func TestResolve(t *testing.T) {
 			want: Plan{Stage: StageReview, Skip: "stage review needs a pull request and push events have none: nothing to deploy", Branch: "main"}},
 		{desc: "explicit teardown on push sweeps", inputs: map[string]string{"stage": "teardown"}, t: push("refs/heads/main", pushSHA, false),
 			want: Plan{Stage: StageTeardown, Sweep: true, Branch: "main"}},
+		{desc: "explicit test on push", inputs: map[string]string{"stage": "test"}, t: push("refs/heads/feature", pushSHA, false),
+			want: Plan{Stage: StageTest, Commit: pushSHA, Branch: "feature"}},
+		{desc: "explicit test on a deleted branch", inputs: map[string]string{"stage": "test"}, t: push("refs/heads/feature", zeroSHA, true),
+			want: Plan{Stage: StageTest, Skip: "push deleted refs/heads/feature: nothing to deploy", Branch: "feature"}},
 
 		// workflow_dispatch.
 		{desc: "dispatch prod", inputs: map[string]string{"stage": "prod"}, t: dispatch("refs/heads/prod", nil),
@@ -303,7 +313,7 @@ func TestResolveErrors(t *testing.T) {
 		{desc: "dispatch teardown needs branch", inputs: map[string]string{"stage": "teardown", "review_name": "pr-{branch}"}, t: dispatch("refs/heads/main", map[string]string{"pr": "80"}),
 			want: `input review_name: deployment name template "pr-{branch}" uses {branch}, which this run has no value for (no branch in the event and no GITHUB_REF branch)`},
 		{desc: "stage not validated by config", env: func(c *config.Config) { c.Stage = "local" }, t: push("refs/heads/main", pushSHA, false),
-			want: `input stage: "local" is not a stage: use one of auto, review, staging, prod, teardown, check-secrets`},
+			want: `input stage: "local" is not a stage: use one of auto, review, staging, prod, test, teardown, check-secrets`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.desc, func(t *testing.T) {

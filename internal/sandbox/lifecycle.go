@@ -24,6 +24,9 @@ func (w *World) SeedLifecycle() {
 	w.GitHub.AddCommit(Repository, CommitUpdated, treeUpdated, "Address review comments", CommitOpened)
 	w.GitHub.AddCommit(Repository, CommitMain, treeUpdated, "Merge pull request #80", CommitUpdated)
 	w.GitHub.AddCommit(Repository, CommitProd, treeUpdated, "Merge main into prod", CommitMain)
+	// The branches' heads, which the stale-deploy guard compares a push's commit with.
+	w.GitHub.SetBranch(Repository, "main", CommitMain)
+	w.GitHub.SetBranch(Repository, "prod", CommitProd)
 	w.GitHub.AddPullRequest(Repository, githubapi.PullRequest{
 		Number: PR, HeadSHA: CommitOpened, HeadRef: PRBranch, BaseRef: "main",
 		Title: "Add recipe run status endpoint", User: "cisaacstern",
@@ -59,6 +62,25 @@ func Lifecycle() []Step {
 			SHA:     SHA("merge-ref-2"), Ref: "refs/pull/80/merge",
 		},
 	}
+}
+
+// LifecycleCI is Lifecycle with the tests of app.json run on Heroku CI before each deploy from a
+// branch, as the seed's pipeline had them: the pull request's review app and staging are deployed
+// only once the tests passed (heroku_ci: true).
+func LifecycleCI() []Step {
+	steps := Lifecycle()
+	titles := map[string]string{
+		"pr-opened":  "Pull request #80 opened: run its tests on Heroku CI, then create its review app",
+		"pr-updated": "Pull request #80 updated: run its tests on Heroku CI, then build on its review app",
+		"main":       "Merged to main: run the tests on Heroku CI, then build staging",
+	}
+	for i := range steps {
+		if title, ok := titles[steps[i].Name]; ok {
+			steps[i].Title = title
+			steps[i].Inputs = map[string]string{"heroku_ci": "true"}
+		}
+	}
+	return steps
 }
 
 func repository() map[string]any {

@@ -86,6 +86,7 @@ func New(opt Options) (*World, error) {
 	w.Heroku.AddApp(StagingApp, Pipeline, "staging")
 	w.Heroku.AddApp(ProdApp, Pipeline, "production")
 	w.Heroku.EnableReviewApps(Pipeline, Repository)
+	w.Heroku.EnableCI(Pipeline) // Heroku CI, which runs app.json's tests (inputs stage: test, heroku_ci)
 	w.Heroku.AddDomain(ProdApp, ProdDomain, "powerful-harbor-5b6ajvki0ysxoh3gk56ksmi0.herokudns.com", "cert issued")
 	w.Heroku.SetConfigVar(StagingApp, "DATABASE_URL", "postgres://staging-db.invalid/pangeo")
 	w.Heroku.SetConfigVar(ProdApp, "DATABASE_URL", "postgres://prod-db.invalid/pangeo")

@@ -5,16 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 
 	"filippo.io/age"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/getsops/sops/v3"
 	sopsage "github.com/getsops/sops/v3/age"
+	"github.com/getsops/sops/v3/gcpkms"
 	"github.com/getsops/sops/v3/keys"
 	"github.com/getsops/sops/v3/kms"
 	"github.com/getsops/sops/v3/shamir"
@@ -108,131 +106,101 @@ func contains(ss []string, s string) bool {
 	return false
 }
 
-// awsAccess says how to reach AWS KMS, from the injected environment.
-type awsAccess struct {
-	// creds is nil when the SDK's default chain should find credentials
-	// (web identity, profiles, container credentials).
-	creds  *kms.CredentialsProvider
-	usable bool
-	client *http.Client
+// access is every key provider's credentials for one run.
+type access struct {
+	age ageKeys
+	aws *awsAccess
+	gcp *gcpAccess
 }
 
-func newAWSAccess(opt Options) awsAccess {
-	a := awsAccess{client: opt.HTTPClient}
-	if a.client == nil {
-		a.client = &http.Client{}
+// dataKey recovers the file's data key and says which key unlocked it (for
+// messages). Within each key group it tries age first when an age identity is
+// present (no network, no cost), then AWS KMS and GCP KMS keys in file order,
+// stopping at the first that answers: pangeo-forge's files name two KMS keys
+// in two regions, and one request is enough.
+func dataKey(ctx context.Context, path string, md sops.Metadata, opt Options) ([]byte, string, error) {
+	if len(md.KeyGroups) == 0 || len(md.KeyGroups) == 1 && len(md.KeyGroups[0]) == 0 {
+		return nil, "", fmt.Errorf("%s: its sops metadata names no keys (age, kms, gcp_kms), so nothing can decrypt it; restore the file from git history, or re-create it with sops for your keys", path)
 	}
-	if ep := opt.getenv("AWS_ENDPOINT_URL_KMS"); ep != "" {
-		a.client = redirectClient(a.client, ep)
-	} else if ep := opt.getenv("AWS_ENDPOINT_URL"); ep != "" {
-		a.client = redirectClient(a.client, ep)
+	var acc access
+	var err error
+	if acc.age, err = loadAgeKeys(opt); err != nil {
+		return nil, "", fmt.Errorf("%s: %w", path, err)
 	}
-	id, secret := opt.getenv("AWS_ACCESS_KEY_ID"), opt.getenv("AWS_SECRET_ACCESS_KEY")
-	switch {
-	case id != "" && secret != "":
-		a.creds = kms.NewCredentialsProvider(credentials.NewStaticCredentialsProvider(id, secret, opt.getenv("AWS_SESSION_TOKEN")))
-		a.usable = true
-	case opt.getenv("AWS_WEB_IDENTITY_TOKEN_FILE") != "" && opt.getenv("AWS_ROLE_ARN") != "",
-		opt.getenv("AWS_PROFILE") != "",
-		opt.getenv("AWS_CONTAINER_CREDENTIALS_FULL_URI") != "",
-		opt.getenv("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI") != "":
-		// These are resolved by the SDK's default chain. Without any of them
-		// we do not let the SDK probe the EC2 metadata endpoint: on a GitHub
-		// runner that only burns the timeout before failing.
-		a.usable = true
-	}
-	return a
-}
-
-// redirectClient honours AWS_ENDPOINT_URL_KMS as read through Getenv: sops's
-// KMS key builds its own AWS config from the process environment and has no
-// endpoint option, so the injected value is applied at the transport. When
-// the process environment holds the same value (production), the SDK already
-// sends requests there and this changes nothing.
-func redirectClient(c *http.Client, endpoint string) *http.Client {
-	u, err := url.Parse(endpoint)
-	if err != nil || u.Host == "" {
-		return c
-	}
-	next := c.Transport
-	if next == nil {
-		next = http.DefaultTransport
-	}
-	cc := *c
-	cc.Transport = roundTripFunc(func(r *http.Request) (*http.Response, error) {
-		r = r.Clone(r.Context())
-		r.URL.Scheme, r.URL.Host, r.Host = u.Scheme, u.Host, u.Host
-		return next.RoundTrip(r)
-	})
-	return &cc
-}
-
-type roundTripFunc func(*http.Request) (*http.Response, error)
-
-func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
-
-// dataKey recovers the file's data key. Within each key group it tries age
-// first when an age identity is present (no network, no cost), then AWS KMS
-// keys in file order, stopping at the first that answers: pangeo-forge's
-// files name two KMS keys in two regions, and one request is enough.
-func dataKey(ctx context.Context, path string, md sops.Metadata, opt Options) ([]byte, error) {
-	if len(md.KeyGroups) == 0 {
-		return nil, fmt.Errorf("%s: its sops metadata names no keys; re-encrypt it with sops", path)
-	}
-	ageK, err := loadAgeKeys(opt)
+	hc, err := httpClient(opt)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	aws := newAWSAccess(opt)
+	acc.aws = newAWSAccess(opt, hc)
+	acc.gcp = newGCPAccess(ctx, opt, hc)
 
 	var parts [][]byte
-	var tried []string
+	var tried, used []string
 	for _, group := range md.KeyGroups {
-		part, attempts, err := decryptGroup(ctx, group, ageK, aws)
+		part, by, attempts, err := decryptGroup(ctx, group, acc)
 		if err != nil {
-			return nil, err // context ended
+			return nil, "", err // context ended
 		}
 		tried = append(tried, attempts...)
 		if part != nil {
 			parts = append(parts, part)
+			used = append(used, by)
 		}
 	}
 
 	if len(md.KeyGroups) == 1 {
 		if len(parts) == 1 {
-			return parts[0], nil
+			return parts[0], used[0], nil
 		}
-		return nil, noKeyError(path, md, tried, ageK, aws)
+		return nil, "", noKeyError(path, md, tried, acc)
 	}
 	need := md.ShamirThreshold
 	if need == 0 {
 		need = len(md.KeyGroups)
 	}
 	if len(parts) < need {
-		return nil, fmt.Errorf("%s: only %d of the %d key groups it needs could be decrypted: %w", path, len(parts), need, noKeyError(path, md, tried, ageK, aws))
+		return nil, "", fmt.Errorf("%s: only %d of the %d key groups it needs could be decrypted: %w", path, len(parts), need, noKeyError(path, md, tried, acc))
 	}
 	key, err := shamir.Combine(parts)
 	if err != nil {
-		return nil, fmt.Errorf("%s: cannot combine its key groups' shares of the data key: %w", path, err)
+		return nil, "", fmt.Errorf("%s: cannot combine its key groups' shares of the data key: %w", path, err)
 	}
-	return key, nil
+	return key, strings.Join(used, " and "), nil
 }
 
-func decryptGroup(ctx context.Context, group sops.KeyGroup, ageK ageKeys, aws awsAccess) (part []byte, tried []string, err error) {
+// describeKey names a key for messages: provider and public identifier.
+func describeKey(k keys.MasterKey) string {
+	switch k := k.(type) {
+	case *sopsage.MasterKey:
+		return "age recipient " + k.Recipient
+	case *kms.MasterKey:
+		return "AWS KMS key " + k.Arn
+	case *gcpkms.MasterKey:
+		return "GCP KMS key " + k.ResourceID
+	}
+	return k.TypeToIdentifier() + " key " + k.ToString()
+}
+
+func decryptGroup(ctx context.Context, group sops.KeyGroup, acc access) (part []byte, by string, tried []string, err error) {
+	ageK, aws, gcp := acc.age, acc.aws, acc.gcp
 	var ordered []keys.MasterKey
 	if len(ageK.ids) > 0 {
 		ordered = append(ordered, ofType(group, sopsage.KeyTypeIdentifier)...)
 	}
-	ordered = append(ordered, ofType(group, kms.KeyTypeIdentifier)...)
 	for _, k := range group {
-		if t := k.TypeToIdentifier(); t != kms.KeyTypeIdentifier && (t != sopsage.KeyTypeIdentifier || len(ageK.ids) == 0) {
+		if t := k.TypeToIdentifier(); t == kms.KeyTypeIdentifier || t == gcpkms.KeyTypeIdentifier {
+			ordered = append(ordered, k)
+		}
+	}
+	for _, k := range group {
+		if t := k.TypeToIdentifier(); t != kms.KeyTypeIdentifier && t != gcpkms.KeyTypeIdentifier && (t != sopsage.KeyTypeIdentifier || len(ageK.ids) == 0) {
 			ordered = append(ordered, k)
 		}
 	}
 
 	for _, k := range ordered {
 		if err := ctx.Err(); err != nil {
-			return nil, tried, err
+			return nil, "", tried, err
 		}
 		switch k := k.(type) {
 		case *sopsage.MasterKey:
@@ -243,7 +211,7 @@ func decryptGroup(ctx context.Context, group sops.KeyGroup, ageK ageKeys, aws aw
 			sopsage.ParsedIdentities(ageK.ids).ApplyToMasterKey(k)
 			p, err := k.Decrypt()
 			if err == nil {
-				return p, tried, nil
+				return p, describeKey(k), tried, nil
 			}
 			var nomatch *age.NoIdentityMatchError
 			if errors.As(err, &nomatch) {
@@ -252,27 +220,40 @@ func decryptGroup(ctx context.Context, group sops.KeyGroup, ageK ageKeys, aws aw
 				tried = append(tried, fmt.Sprintf("age recipient %s: %v", k.Recipient, err))
 			}
 		case *kms.MasterKey:
-			if !aws.usable {
+			if aws.creds == nil {
 				tried = append(tried, fmt.Sprintf("AWS KMS key %s: no AWS credentials given", k.Arn))
 				continue
 			}
-			if aws.creds != nil {
-				aws.creds.ApplyToMasterKey(k)
-			}
-			kms.NewHTTPClient(aws.client).ApplyToMasterKey(k)
-			p, err := k.DecryptContext(ctx)
+			p, err := aws.decrypt(ctx, k)
 			if err == nil {
-				return p, tried, nil
+				return p, describeKey(k), tried, nil
 			}
 			if ctx.Err() != nil {
-				return nil, tried, fmt.Errorf("decrypting the data key with AWS KMS key %s: %w", k.Arn, ctx.Err())
+				return nil, "", tried, fmt.Errorf("decrypting the data key with AWS KMS key %s: %w", k.Arn, ctx.Err())
 			}
 			tried = append(tried, fmt.Sprintf("AWS KMS key %s: %v", k.Arn, err))
+		case *gcpkms.MasterKey:
+			switch {
+			case gcp.credErr != nil:
+				tried = append(tried, fmt.Sprintf("GCP KMS key %s: %v", k.ResourceID, gcp.credErr))
+				continue
+			case gcp.client == nil:
+				tried = append(tried, fmt.Sprintf("GCP KMS key %s: no GCP credentials given", k.ResourceID))
+				continue
+			}
+			p, err := gcp.decrypt(ctx, k)
+			if err == nil {
+				return p, describeKey(k), tried, nil
+			}
+			if ctx.Err() != nil {
+				return nil, "", tried, fmt.Errorf("decrypting the data key with GCP KMS key %s: %w", k.ResourceID, ctx.Err())
+			}
+			tried = append(tried, fmt.Sprintf("GCP KMS key %s (credentials from %s): %v", k.ResourceID, gcp.source, err))
 		default:
-			tried = append(tried, fmt.Sprintf("%s key %s: this key provider is not supported by deploy-action (use age or AWS KMS)", k.TypeToIdentifier(), k.ToString()))
+			tried = append(tried, fmt.Sprintf("%s: this key provider is not supported by deploy-action (use age, AWS KMS or GCP KMS)", describeKey(k)))
 		}
 	}
-	return nil, tried, nil
+	return nil, "", tried, nil
 }
 
 func ofType(group sops.KeyGroup, t string) []keys.MasterKey {
@@ -286,11 +267,13 @@ func ofType(group sops.KeyGroup, t string) []keys.MasterKey {
 }
 
 // noKeyError says which keys were tried and what the user can do about it.
-func noKeyError(path string, md sops.Metadata, tried []string, ageK ageKeys, aws awsAccess) error {
-	var hasAge, hasKMS bool
+func noKeyError(path string, md sops.Metadata, tried []string, acc access) error {
+	ageK, aws, gcp := acc.age, acc.aws, acc.gcp
+	var hasAge, hasKMS, hasGCP bool
 	for _, g := range md.KeyGroups {
 		hasAge = hasAge || len(ofType(g, sopsage.KeyTypeIdentifier)) > 0
 		hasKMS = hasKMS || len(ofType(g, kms.KeyTypeIdentifier)) > 0
+		hasGCP = hasGCP || len(ofType(g, gcpkms.KeyTypeIdentifier)) > 0
 	}
 	var todo []string
 	if hasAge {
@@ -301,14 +284,24 @@ func noKeyError(path string, md sops.Metadata, tried []string, ageK ageKeys, aws
 		}
 	}
 	if hasKMS {
-		if !aws.usable {
+		if aws.creds == nil {
 			todo = append(todo, "give AWS credentials allowed to use one of its KMS keys (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_ROLE_ARN with AWS_WEB_IDENTITY_TOKEN_FILE)")
 		} else {
 			todo = append(todo, "check that the AWS credentials may call kms:Decrypt on one of its KMS keys and that the key is enabled")
 		}
 	}
+	if hasGCP {
+		switch {
+		case gcp.credErr != nil:
+			todo = append(todo, "fix "+gcp.source+" (a service account key JSON, or its path)")
+		case gcp.client == nil:
+			todo = append(todo, "give GCP credentials allowed to use one of its GCP KMS keys (GOOGLE_CREDENTIALS: a service account key JSON or its path; or GOOGLE_OAUTH_ACCESS_TOKEN)")
+		default:
+			todo = append(todo, "check that the GCP credentials may decrypt with one of its GCP KMS keys (role roles/cloudkms.cryptoKeyDecrypter) and that the key is enabled")
+		}
+	}
 	if len(todo) == 0 {
-		todo = append(todo, "add an age recipient or an AWS KMS key to the file with sops updatekeys")
+		todo = append(todo, "add an age recipient, an AWS KMS key or a GCP KMS key to the file with sops updatekeys")
 	}
 	return fmt.Errorf("cannot decrypt %s: no key could decrypt its data key; tried %s; to fix: %s", path, strings.Join(tried, "; "), strings.Join(todo, "; or "))
 }

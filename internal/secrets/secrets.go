@@ -6,9 +6,21 @@
 // names. It also says what to mask for each value.
 //
 // Nothing here reads process-wide state: keys come from Options.Getenv, HTTP
-// goes through Options.HTTPClient. No error this package returns contains a
+// goes through Options.HTTPClient. Key providers: age (SOPS_AGE_KEY,
+// SOPS_AGE_KEY_FILE, the user's sops/age/keys.txt), AWS KMS (static
+// credentials, or GitHub OIDC through AWS_ROLE_ARN and
+// AWS_WEB_IDENTITY_TOKEN_FILE; AWS_ENDPOINT_URL_KMS is honoured) and GCP KMS
+// (GOOGLE_CREDENTIALS or GOOGLE_OAUTH_ACCESS_TOKEN; SOPS_GCP_KMS_ENDPOINT is
+// honoured). Both KMS providers are called directly, not through sops's key
+// sources, which read the process environment (see awskms.go, gcpkms.go).
+// Age is tried first when an age key is given, so such runs make no KMS
+// request. Other sops key providers (PGP, Azure Key Vault, Vault) are
+// reported as unsupported. No error this package returns contains a
 // decrypted value or a private key; they name the file, the key paths, the key
-// providers and the public key identifiers (age recipients, KMS ARNs).
+// providers and the public key identifiers (age recipients, KMS ARNs, GCP key
+// resource IDs).
+//
+// Inspect is the keyless half: the encryption check behind check-secrets.
 package secrets
 
 import (
@@ -25,8 +37,6 @@ import (
 
 	"github.com/getsops/sops/v3"
 	"github.com/getsops/sops/v3/aes"
-	"github.com/getsops/sops/v3/config"
-	sopsyaml "github.com/getsops/sops/v3/stores/yaml"
 )
 
 // ErrNotFound is wrapped by Load when the deployment has no secrets file, so
@@ -40,8 +50,10 @@ type Options struct {
 	// AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN,
 	// AWS_ENDPOINT_URL_KMS, ... Nil means no environment at all.
 	Getenv func(string) string
-	// HTTPClient is used for key services reached over HTTP (AWS KMS).
-	// Nil means a client built from http.DefaultTransport.
+	// HTTPClient is used for key services reached over HTTP (AWS KMS, and
+	// STS for web identity credentials). Nil means a client built from
+	// http.DefaultTransport with HTTP(S)_PROXY, NO_PROXY and AWS_CA_BUNDLE
+	// taken from Getenv.
 	HTTPClient *http.Client
 }
 
@@ -73,14 +85,10 @@ func Load(ctx context.Context, dir, deployment string, opt Options) (map[string]
 		return nil, fmt.Errorf("deployment name %q cannot name a secrets file: use letters, digits, dots, dashes and underscores", deployment)
 	}
 	path := filepath.Join(dir, FileName(deployment))
-	data, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%w: %s does not exist; add the deployment's credentials there, encrypted with sops (sops --encrypt --in-place %s)", ErrNotFound, path, path)
 	}
-	if err != nil {
-		return nil, fmt.Errorf("failed to read secrets file: %w", err)
-	}
-	doc, err := decryptYAML(ctx, path, data, opt)
+	doc, err := DecryptFile(ctx, path, opt)
 	if err != nil {
 		return nil, err
 	}
@@ -91,19 +99,26 @@ func Load(ctx context.Context, dir, deployment string, opt Options) (map[string]
 	return vars, nil
 }
 
-// decryptYAML does what sops's decrypt.Data does, in the order this action
-// needs: refuse plaintext before touching any key, try the key providers in
-// our order with our credentials, and name the key path of a value that fails
-// to authenticate instead of echoing it.
-func decryptYAML(ctx context.Context, path string, data []byte, opt Options) (map[string]any, error) {
-	tree, err := loadTree(path, data)
+// DecryptFile decrypts one SOPS file (.yaml, .yml or .json) in memory, with
+// the keys from opt, verifies its MAC and returns the document. Nothing is
+// written anywhere. It does what sops's decrypt.Data does, in the order this
+// action needs: refuse plaintext before touching any key, try the key
+// providers in our order with our credentials, and name the key path of a
+// value that fails to authenticate instead of echoing it.
+func DecryptFile(ctx context.Context, path string, opt Options) (map[string]any, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("failed to read secrets file: %w", err)
 	}
-	if err := checkEncrypted(path, tree); err != nil {
-		return nil, err
+	tree, problems := inspect(path, data)
+	if len(problems) > 0 {
+		p := problems[0]
+		return nil, fmt.Errorf("refusing %s: %s; %s", path, p.What, p.Fix)
 	}
-	dataKey, err := dataKey(ctx, path, tree.Metadata, opt)
+	dataKey, usedKey, err := dataKey(ctx, path, tree.Metadata, opt)
 	if err != nil {
 		return nil, err
 	}
@@ -113,97 +128,24 @@ func decryptYAML(ctx context.Context, path string, data []byte, opt Options) (ma
 	if err != nil {
 		// sops's own message can quote the offending value: never pass it on.
 		if c.failedPath != "" {
-			return nil, fmt.Errorf("%s: the value at %s does not decrypt (%s): the file was changed outside sops; restore it from git history or set the value again with sops", path, c.failedPath, c.failure)
+			return nil, fmt.Errorf("%s: the value at %s does not decrypt with the data key from %s (%s): the file was changed outside sops; restore it from git history or set the value again with sops", path, c.failedPath, usedKey, c.failure)
 		}
-		return nil, fmt.Errorf("%s: a value does not decrypt: the file was changed outside sops; restore it from git history or set the value again with sops", path)
-	}
-	if tree.Metadata.MessageAuthenticationCode == "" {
-		return nil, fmt.Errorf("%s: the file has no MAC (sops.mac), so its integrity cannot be checked; re-encrypt it with sops", path)
+		return nil, fmt.Errorf("%s: a value does not decrypt with the data key from %s: the file was changed outside sops; restore it from git history or set the value again with sops", path, usedKey)
 	}
 	stored, err := aes.NewCipher().Decrypt(tree.Metadata.MessageAuthenticationCode, dataKey, tree.Metadata.LastModified.Format(time.RFC3339))
 	if err != nil {
-		return nil, fmt.Errorf("%s: its MAC (sops.mac) does not decrypt: the sops metadata was changed outside sops; restore it from git history", path)
+		// The MAC is sealed with sops.lastmodified as additional data, so
+		// either being edited lands here.
+		return nil, fmt.Errorf("%s: its MAC (sops.mac) does not decrypt with the data key from %s and the file's sops.lastmodified: sops.mac or sops.lastmodified was changed outside sops; restore them from git history, or re-encrypt the file with sops", path, usedKey)
 	}
 	if s, ok := stored.(string); !ok || s != mac {
-		return nil, fmt.Errorf("%s: MAC mismatch: the file's content does not match what sops encrypted (a value or key was added, removed or changed outside sops); restore it from git history or edit it with sops", path)
+		return nil, fmt.Errorf("%s: MAC mismatch (data key from %s): the file's content does not match what sops encrypted (a value or key was added, removed or changed outside sops); restore it from git history or edit it with sops %s", path, usedKey, path)
 	}
 
 	if len(tree.Branches) != 1 {
-		return nil, fmt.Errorf("%s holds %d YAML documents: put all settings in one document", path, len(tree.Branches))
+		return nil, fmt.Errorf("%s holds %d documents: put all settings in one document", path, len(tree.Branches))
 	}
 	return branchToMap(tree.Branches[0], nil)
-}
-
-func loadTree(path string, data []byte) (sops.Tree, error) {
-	store := sopsyaml.NewStore(&config.YAMLStoreConfig{})
-	tree, err := store.LoadEncryptedFile(data)
-	if errors.Is(err, sops.MetadataNotFound) {
-		return sops.Tree{}, fmt.Errorf("refusing %s: it is not encrypted with sops (no sops metadata); encrypt it with sops --encrypt --in-place %s and never commit the plaintext", path, path)
-	}
-	if err != nil {
-		return sops.Tree{}, fmt.Errorf("%s is not a sops-encrypted YAML file: %s", path, safeParseError(err))
-	}
-	tree.FilePath = path
-	return tree, nil
-}
-
-// safeParseError keeps a YAML syntax error's position and description and
-// drops anything that could quote the file's content: in a file that turns
-// out to be plaintext, that content is a secret.
-func safeParseError(err error) string {
-	msg := err.Error()
-	if m := regexp.MustCompile(`line (\d+)`).FindStringSubmatch(msg); m != nil {
-		if strings.ContainsAny(msg, "`\"'") {
-			return "invalid YAML near line " + m[1]
-		}
-		return msg
-	}
-	return "invalid YAML or sops metadata"
-}
-
-// encRe is the shape of a sops-encrypted value.
-var encRe = regexp.MustCompile(`^ENC\[AES256_GCM,data:.+,iv:.+,tag:.+,type:.+\]$`)
-
-// checkEncrypted refuses a file in which a value that sops's rules say must be
-// encrypted is not: typically a key added by hand after encryption. It runs
-// before any key is used, so a plaintext file costs no KMS request.
-func checkEncrypted(path string, tree sops.Tree) error {
-	md := tree.Metadata
-	if md.UnencryptedCommentRegex != "" || md.EncryptedCommentRegex != "" {
-		// Comment-driven rules depend on sops's comment tracking; leave those
-		// files to the decryption pass, which still refuses plaintext.
-		return nil
-	}
-	rules, err := newCryptRules(md)
-	if err != nil {
-		return fmt.Errorf("%s: invalid sops metadata: %w", path, err)
-	}
-	var plain []string
-	for _, b := range tree.Branches {
-		walkLeaves(b, nil, func(keyPath []string, v any) {
-			if !rules.encrypted(keyPath) {
-				return
-			}
-			if s, ok := v.(string); ok && (s == "" || encRe.MatchString(s)) {
-				return
-			}
-			if v == nil {
-				return // sops leaves nulls as they are
-			}
-			plain = append(plain, strings.Join(keyPath, "."))
-		})
-	}
-	if len(plain) > 0 {
-		return fmt.Errorf("refusing %s: %s not encrypted although the file is a sops file (added by hand after encryption?); run sops --encrypt --in-place on a decrypted copy, or edit the file with sops %s", path, plural(plain, "the value at %s is", "the values at %s are"), path)
-	}
-	return nil
-}
-
-func plural(items []string, one, many string) string {
-	if len(items) == 1 {
-		return fmt.Sprintf(one, items[0])
-	}
-	return fmt.Sprintf(many, strings.Join(items, ", "))
 }
 
 // cryptRules mirrors sops's path-based rules for which values are encrypted.
@@ -295,7 +237,7 @@ func (c *pathCipher) Decrypt(ciphertext string, key []byte, additionalData strin
 	// Comments that fail are tolerated by sops; a value failing ends the
 	// walk right after this call, so the last failure is the one reported.
 	c.failedPath = strings.ReplaceAll(strings.TrimSuffix(additionalData, ":"), ":", ".")
-	if encRe.MatchString(ciphertext) {
+	if isEncrypted(ciphertext) {
 		c.failure = "its ciphertext does not authenticate"
 	} else {
 		c.failure = "it is not sops ciphertext"

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/pangeo-forge/deploy-action/internal/secrets"
 	"github.com/pangeo-forge/deploy-action/internal/secrets/sopstest"
@@ -50,6 +51,11 @@ func env(m map[string]string) func(string) string {
 }
 
 func writeSecrets(t *testing.T, dir, deployment string, data []byte) string {
+	t.Helper()
+	return writeSecretsTB(t, dir, deployment, data)
+}
+
+func writeSecretsTB(t testing.TB, dir, deployment string, data []byte) string {
 	t.Helper()
 	p := filepath.Join(dir, secrets.FileName(deployment))
 	if err := os.WriteFile(p, data, 0o600); err != nil {
@@ -92,11 +98,62 @@ func replaceLine(t *testing.T, data []byte, old, new string) []byte {
 	return []byte(strings.Replace(string(data), old, new, 1))
 }
 
+// removeKeyEntry deletes, from the sops metadata, every key entry (age, kms,
+// gcp_kms) one of whose fields equals id, keeping the rest of the document
+// in order (the MAC covers the values in order, not the metadata).
+func removeKeyEntry(t *testing.T, data []byte, id string) []byte {
+	t.Helper()
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		t.Fatal(err)
+	}
+	root := doc.Content[0]
+	removed := 0
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		if root.Content[i].Value != "sops" {
+			continue
+		}
+		md := root.Content[i+1]
+		for j := 0; j+1 < len(md.Content); j += 2 {
+			list := md.Content[j+1]
+			if list.Kind != yaml.SequenceNode {
+				continue
+			}
+			var keep []*yaml.Node
+			for _, entry := range list.Content {
+				match := false
+				for _, f := range entry.Content {
+					match = match || f.Value == id
+				}
+				if match {
+					removed++
+				} else {
+					keep = append(keep, entry)
+				}
+			}
+			list.Content = keep
+		}
+	}
+	if removed == 0 {
+		t.Fatalf("no key entry names %q", id)
+	}
+	out, err := yaml.Marshal(&doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestLoad is the error matrix of one file: every way a file can be wrong or
+// undecryptable, each message naming the file, the key provider and key it
+// concerns, and what to do. The KMS providers' own cases (a disabled key, no
+// credentials) are in TestLoadKMS and TestLoadGCPKMS.
 func TestLoad(t *testing.T) {
 	t.Parallel()
 	identity, recipient := sopstest.NewAgeKey(t)
 	otherIdentity, otherRecipient := sopstest.NewAgeKey(t)
 	encrypted := sopstest.EncryptYAML(t, []byte(plainDoc), sopstest.Options{Age: []string{recipient}})
+	twoRecipients := sopstest.EncryptYAML(t, []byte(plainDoc), sopstest.Options{Age: []string{otherRecipient, recipient}})
 
 	keyFile := filepath.Join(t.TempDir(), "keys.txt")
 	if err := os.WriteFile(keyFile, []byte("# created: today\n# public key: "+recipient+"\n"+identity+"\n"), 0o600); err != nil {
@@ -113,6 +170,7 @@ func TestLoad(t *testing.T) {
 	tests := []struct {
 		name       string
 		deployment string
+		fileName   string // set: DecryptFile on this name instead of Load
 		file       []byte // nil: no file
 		env        map[string]string
 		want       map[string]string
@@ -153,7 +211,51 @@ func TestLoad(t *testing.T) {
 			name:    "plaintext file",
 			file:    []byte(plainDoc),
 			env:     map[string]string{"SOPS_AGE_KEY": identity},
-			wantErr: []string{"refusing", "config.pforge-pr-80.yaml", "not encrypted with sops"},
+			wantErr: []string{"refusing", "config.pforge-pr-80.yaml", "not encrypted with sops", "sops --encrypt --in-place", "rotate"},
+		},
+		{
+			name:    "broken YAML is reported without quoting it",
+			file:    []byte("token: hunter2-fake\n  bad: [hunter2-fake\n"),
+			env:     map[string]string{"SOPS_AGE_KEY": identity},
+			wantErr: []string{"refusing", "config.pforge-pr-80.yaml", "not a sops-encrypted YAML file", "line 2", "restore it from git history"},
+		},
+		{
+			name:    "empty file",
+			file:    []byte("\n"),
+			env:     map[string]string{"SOPS_AGE_KEY": identity},
+			wantErr: []string{"refusing", "config.pforge-pr-80.yaml", "the file is empty", "sops edit"},
+		},
+		{
+			name:     "unsupported extension",
+			fileName: "config.pforge-pr-80.toml",
+			file:     []byte("token = \"hunter2-fake\"\n"),
+			env:      map[string]string{"SOPS_AGE_KEY": identity},
+			wantErr:  []string{"refusing", "config.pforge-pr-80.toml", `file type ".toml" is not supported`, "YAML (.yaml, .yml) or JSON (.json)"},
+		},
+		{
+			name:     "ini is not supported either",
+			fileName: "config.pforge-pr-80.ini",
+			file:     []byte("[fastapi]\ntoken = hunter2-fake\n"),
+			env:      map[string]string{"SOPS_AGE_KEY": identity},
+			wantErr:  []string{"config.pforge-pr-80.ini", `file type ".ini" is not supported`},
+		},
+		{
+			name:    "the only key removed from the metadata",
+			file:    removeKeyEntry(t, encrypted, recipient),
+			env:     map[string]string{"SOPS_AGE_KEY": identity},
+			wantErr: []string{"refusing", "config.pforge-pr-80.yaml", "names no keys", "restore the file from git history"},
+		},
+		{
+			name:    "a key group entry removed: the remaining recipient is named",
+			file:    removeKeyEntry(t, twoRecipients, recipient),
+			env:     map[string]string{"SOPS_AGE_KEY": identity},
+			wantErr: []string{"cannot decrypt", "config.pforge-pr-80.yaml", "age recipient " + otherRecipient, "do not match it (they are for " + recipient + ")", "sops updatekeys"},
+		},
+		{
+			name:    "lastmodified altered",
+			file:    regexp.MustCompile(`lastmodified: "[^"]+"`).ReplaceAll(encrypted, []byte(`lastmodified: "2020-01-01T00:00:00Z"`)),
+			env:     map[string]string{"SOPS_AGE_KEY": identity},
+			wantErr: []string{"config.pforge-pr-80.yaml", "MAC (sops.mac) does not decrypt", "age recipient " + recipient, "sops.lastmodified was changed outside sops", "restore them from git history"},
 		},
 		{
 			name:    "plaintext value added after encryption",
@@ -170,25 +272,25 @@ func TestLoad(t *testing.T) {
 			name:    "a value altered",
 			file:    flipValue(t, encrypted, "webhook_secret: ENC["),
 			env:     map[string]string{"SOPS_AGE_KEY": identity},
-			wantErr: []string{"the value at github_app.webhook_secret does not decrypt", "changed outside sops"},
+			wantErr: []string{"config.pforge-pr-80.yaml", "the value at github_app.webhook_secret does not decrypt", "age recipient " + recipient, "changed outside sops", "restore it from git history"},
 		},
 		{
 			name:    "the MAC altered",
 			file:    flipValue(t, encrypted, "mac: ENC["),
 			env:     map[string]string{"SOPS_AGE_KEY": identity},
-			wantErr: []string{"MAC (sops.mac) does not decrypt"},
+			wantErr: []string{"config.pforge-pr-80.yaml", "MAC (sops.mac) does not decrypt", "age recipient " + recipient, "restore them from git history"},
 		},
 		{
 			name:    "an unencrypted value altered breaks the MAC",
 			file:    replaceLine(t, encrypted, "region_unencrypted: us-central1", "region_unencrypted: eu-west-1"),
 			env:     map[string]string{"SOPS_AGE_KEY": identity},
-			wantErr: []string{"MAC mismatch"},
+			wantErr: []string{"config.pforge-pr-80.yaml", "MAC mismatch", "age recipient " + recipient, "edit it with sops"},
 		},
 		{
 			name:    "wrong age key",
 			file:    encrypted,
 			env:     map[string]string{"SOPS_AGE_KEY": otherIdentity},
-			wantErr: []string{"cannot decrypt", "config.pforge-pr-80.yaml", "age recipient " + recipient, "from SOPS_AGE_KEY do not match it (they are for " + otherRecipient + ")"},
+			wantErr: []string{"cannot decrypt", "config.pforge-pr-80.yaml", "age recipient " + recipient, "from SOPS_AGE_KEY do not match it (they are for " + otherRecipient + ")", "sops updatekeys"},
 		},
 		{
 			name:    "no key at all",
@@ -218,10 +320,20 @@ func TestLoad(t *testing.T) {
 			if deployment == "" {
 				deployment = "pforge-pr-80"
 			}
-			if tc.file != nil {
-				writeSecrets(t, dir, "pforge-pr-80", tc.file)
+			var got map[string]string
+			var err error
+			if tc.fileName != "" {
+				p := filepath.Join(dir, tc.fileName)
+				if err := os.WriteFile(p, tc.file, 0o600); err != nil {
+					t.Fatal(err)
+				}
+				_, err = secrets.DecryptFile(context.Background(), p, secrets.Options{Getenv: env(tc.env)})
+			} else {
+				if tc.file != nil {
+					writeSecrets(t, dir, "pforge-pr-80", tc.file)
+				}
+				got, err = secrets.Load(context.Background(), dir, deployment, secrets.Options{Getenv: env(tc.env)})
 			}
-			got, err := secrets.Load(context.Background(), dir, deployment, secrets.Options{Getenv: env(tc.env)})
 			if tc.wantErr == nil && tc.wantIs == nil {
 				if err != nil {
 					t.Fatalf("Load: %v", err)

@@ -79,6 +79,12 @@ func (s *Server) handlers() map[string]handler {
 		"GET /pipeline-promotions/{pipeline-promotion}/promotion-targets": s.listPromotionTargets,
 		"POST /app-setups":                                                s.createAppSetup,
 		"GET /app-setups/{app-setup}":                                     s.getAppSetup,
+		"POST /test-runs":                                                 s.createTestRun,
+		"GET /test-runs/{test-run}":                                       s.getTestRun,
+		"GET /test-runs/{test-run}/test-nodes":                            s.listTestNodes,
+		"GET /pipelines/{pipeline}/test-runs":                             s.listTestRuns,
+		"GET /pipelines/{pipeline}/test-runs/{test-run}":                  s.getTestRunByNumber,
+		"GET /teams/{team}":                                               s.getTeam,
 	}
 }
 
@@ -87,7 +93,7 @@ func (s *Server) handlers() map[string]handler {
 func (s *Server) pipelineJSON(p *pipelineRec) map[string]any {
 	return map[string]any{
 		"created_at": ts(p.created), "id": p.id, "name": p.name,
-		"owner": map[string]any{"id": ownerID, "type": "user"}, "updated_at": ts(p.updated),
+		"owner": s.pipelineOwner(p), "updated_at": ts(p.updated),
 	}
 }
 
@@ -107,7 +113,7 @@ func (s *Server) appJSON(a *appRec) map[string]any {
 		"acm": false, "archived_at": nil, "build_stack": stack(), "buildpack_provided_description": desc,
 		"created_at": ts(a.created), "git_url": "https://git.heroku.com/" + a.name + ".git", "id": a.id,
 		"internal_routing": nil, "maintenance": false, "name": a.name, "owner": user(),
-		"organization": nil, "team": nil, "region": map[string]any{"id": regionID, "name": "us"},
+		"organization": s.teamRef(a.team), "team": s.teamRef(a.team), "region": map[string]any{"id": regionID, "name": "us"},
 		"released_at": ts(a.releasedAt), "repo_size": nil, "slug_size": nil, "space": nil,
 		"stack": stack(), "updated_at": ts(a.updated), "web_url": a.webURL,
 	}
@@ -796,82 +802,4 @@ func (s *Server) listPromotionTargets(r *http.Request, p []string, _ []byte) (re
 		items = append(items, item{keys: map[string]any{"id": t.id}, body: s.targetJSON(t)})
 	}
 	return s.page(r, items, "id")
-}
-
-// --- app setups (review apps without Heroku's GitHub integration) ---
-
-func (s *Server) appSetupJSON(as *appSetupRec) map[string]any {
-	a := s.apps[as.appID]
-	name := ""
-	if a != nil {
-		name = a.name
-	}
-	var build any
-	if b := s.builds[as.buildID]; b != nil {
-		build = map[string]any{"id": b.id, "status": b.status, "output_stream_url": s.streamURL("builds", b.id)}
-	}
-	return map[string]any{
-		"id": as.id, "created_at": ts(as.created), "updated_at": ts(as.updated), "status": as.status,
-		"failure_message": strOrNil(as.failureMessage, as.failureMessage != ""),
-		"app":             map[string]any{"id": as.appID, "name": name}, "build": build,
-		"manifest_errors": []string{}, "postdeploy": nil, "resolved_success_url": nil,
-	}
-}
-
-// createAppSetup creates an app from a source blob with config var
-// overrides and builds it; the setup succeeds or fails with its build.
-func (s *Server) createAppSetup(_ *http.Request, _ []string, body []byte) (reply, *apiError) {
-	var in struct {
-		App *struct {
-			Name *string `json:"name"`
-		} `json:"app"`
-		SourceBlob sourceBlobIn `json:"source_blob"`
-		Overrides  *struct {
-			Env map[string]string `json:"env"`
-		} `json:"overrides"`
-	}
-	if e := decodeBody(body, &in); e != nil {
-		return reply{}, e
-	}
-	name := "app-" + randHex(8)
-	if in.App != nil && in.App.Name != nil {
-		name = *in.App.Name
-	}
-	if s.findApp(name) != nil {
-		return reply{}, errorf(http.StatusUnprocessableEntity, "invalid_params", "Name %s is already taken.", name)
-	}
-	var env map[string]string
-	if in.Overrides != nil {
-		env = in.Overrides.Env
-	}
-	a := s.createApp(name, env)
-	now := s.now()
-	as := &appSetupRec{id: newID(), appID: a.id, status: "pending", created: now, updated: now}
-	s.appSetups[as.id] = as
-	checksum := ""
-	if in.SourceBlob.Checksum != nil {
-		checksum = *in.SourceBlob.Checksum
-	}
-	version := ""
-	if in.SourceBlob.Version != nil {
-		version = *in.SourceBlob.Version
-	}
-	b := s.startBuild(a, in.SourceBlob.URL, checksum, in.SourceBlob.Checksum != nil, version, in.SourceBlob.Version != nil)
-	as.buildID = b.id
-	b.onDone = func(b *buildRec) {
-		as.updated = s.now()
-		if rel := s.releases[b.releaseID]; b.status != "succeeded" || rel == nil || rel.status != "succeeded" {
-			as.status, as.failureMessage = "failed", "Build or release failed."
-			return
-		}
-		as.status = "succeeded"
-	}
-	return created(s.appSetupJSON(as))
-}
-
-func (s *Server) getAppSetup(_ *http.Request, p []string, _ []byte) (reply, *apiError) {
-	if as := s.appSetups[p[0]]; as != nil {
-		return ok(s.appSetupJSON(as))
-	}
-	return reply{}, notFound("app setup", p[0])
 }

@@ -89,6 +89,7 @@ type Server struct {
 	requests   []Request
 	violations []string
 	injectors  []func(*http.Request) (int, bool)
+	disrupters []func(*http.Request) (Disruption, bool)
 	tokens     float64
 	refilledAt time.Time
 
@@ -103,6 +104,10 @@ type Server struct {
 	promotions map[string]*promotionRec
 	targets    map[string]*targetRec
 	appSetups  map[string]*appSetupRec
+	teams      map[string]*teamRec
+	addonFails map[string]string // add-on (service or service:plan) -> provisioning error
+	postdeploy *postdeployResult // how app setups' postdeploy scripts end; nil: exit 0
+	ci         ciState           // Heroku CI: test runs and their nodes (testruns.go)
 	logs       []*outputLog
 	routes     map[string]handler
 }
@@ -156,6 +161,8 @@ func New(opt Options) (*Server, error) {
 		promotions: map[string]*promotionRec{},
 		targets:    map[string]*targetRec{},
 		appSetups:  map[string]*appSetupRec{},
+		teams:      map[string]*teamRec{},
+		addonFails: map[string]string{},
 	}
 	s.routes = s.handlers()
 	s.ts = httptest.NewUnstartedServer(http.HandlerFunc(s.serveHTTP))
@@ -331,6 +338,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	idx := len(s.requests)
 	s.requests = append(s.requests, Request{Method: r.Method, Path: r.URL.RequestURI(), Header: r.Header.Clone(), Body: body})
 	injectors := append([]func(*http.Request) (int, bool)(nil), s.injectors...)
+	disrupters := append([]func(*http.Request) (Disruption, bool)(nil), s.disrupters...)
 	s.mu.Unlock()
 
 	sw := &statusWriter{ResponseWriter: w}
@@ -357,14 +365,69 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	var d Disruption
+	dropAt := -1
+	for _, f := range disrupters {
+		var ok bool
+		if d, ok = f(r); ok {
+			break
+		}
+		d = Disruption{}
+	}
+	if d.Delay > 0 {
+		t := time.NewTimer(d.Delay)
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			t.Stop()
+			return
+		case <-s.done:
+			t.Stop()
+		}
+	}
+	if d.Reset && !d.Processed {
+		panic(http.ErrAbortHandler) // net/http closes the connection without answering
+	}
+	out := http.ResponseWriter(sw)
+	if d.Reset {
+		out = httptest.NewRecorder() // the request is handled, its answer never leaves
+	}
+	if d.DropStream {
+		dropAt = d.StreamBytes
+	}
 	switch {
 	case strings.HasPrefix(r.URL.Path, blobPrefix):
-		s.serveBlob(sw, r, body)
+		s.serveBlob(out, r, body)
 	case strings.HasPrefix(r.URL.Path, streamPrefix):
-		s.serveStream(sw, r)
+		s.serveStream(out, r, dropAt)
 	default:
-		s.serveAPI(sw, r, body)
+		s.serveAPI(out, r, body)
 	}
+	if d.Reset {
+		panic(http.ErrAbortHandler)
+	}
+}
+
+// Disruption is a network fault for Disrupt to apply to a request.
+type Disruption struct {
+	// Delay holds the request back this long before it is handled: a slow response.
+	Delay time.Duration
+	// Reset closes the connection without an answer. With Processed the request is handled first
+	// (a build is started, a review app created) and only the answer is lost: the ambiguous failure
+	// a client must survive without doing the work twice.
+	Reset, Processed bool
+	// DropStream breaks an output stream's connection after StreamBytes bytes of its body.
+	DropStream  bool
+	StreamBytes int
+}
+
+// Disrupt installs a network fault: for every later request f returns (d, true) on, the server
+// applies d (see Disruption). The first matching disrupter wins; status faults of Inject and
+// FailNext come first. Like Inject, f sees API, blob and stream requests.
+func (s *Server) Disrupt(f func(r *http.Request) (Disruption, bool)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.disrupters = append(s.disrupters, f)
 }
 
 // isSideChannel tells the URLs Heroku serves outside the Platform API (the

@@ -938,7 +938,7 @@ func TestAppSetupAndCoupling(t *testing.T) {
 	t.Parallel()
 	s := newServer(t, Options{})
 	p := s.AddPipeline("flow")
-	url, sum := upload(t, s, []byte("src"))
+	url, sum := upload(t, s, tgz(t, [2]string{"Procfile", "web: x"}))
 	r := call(t, s, "POST", "/app-setups", map[string]any{
 		"app":         map[string]any{"name": "pforge-pr-9"},
 		"source_blob": map[string]any{"url": url, "checksum": sum, "version": "beef"},

@@ -97,8 +97,12 @@ func (s *Server) streamURL(kind, id string) string {
 
 // serveStream follows a build or release log as text/plain until the
 // process ends, flushing as lines arrive. "Range: bytes=N-" resumes after a
-// disconnect, like Heroku's output streams.
-func (s *Server) serveStream(w http.ResponseWriter, r *http.Request) {
+// disconnect, like Heroku's output streams: the answer is 206 Partial Content
+// with a Content-Range naming the first byte sent.
+//
+// drop >= 0 breaks the connection after that many bytes of this response (a
+// fault injected with Disrupt); -1 serves the stream whole.
+func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, drop int) {
 	if r.Method != http.MethodGet {
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		return
@@ -114,6 +118,14 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request) {
 	case "releases":
 		if rel := s.releases[id]; rel != nil {
 			l = rel.log
+		}
+	case "test-setup":
+		if n := s.ci.nodes[id]; n != nil {
+			l = n.setup
+		}
+	case "test-output":
+		if n := s.ci.nodes[id]; n != nil {
+			l = n.output
 		}
 	}
 	s.mu.Unlock()
@@ -134,8 +146,29 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-cache")
-	w.WriteHeader(http.StatusOK)
+	if off > 0 {
+		s.mu.Lock()
+		size, done := len(l.data), l.done
+		s.mu.Unlock()
+		if off >= size && done {
+			// Everything was sent before the client reconnected.
+			w.Header().Set("Content-Range", "bytes */"+strconv.Itoa(size))
+			w.WriteHeader(http.StatusRequestedRangeNotSatisfiable)
+			return
+		}
+		// A resumed stream is partial content: the body starts at byte off. The total is unknown
+		// while the process still writes, as in "bytes N-M/*".
+		total := "*"
+		if done {
+			total = strconv.Itoa(size)
+		}
+		w.Header().Set("Content-Range", fmt.Sprintf("bytes %d-%d/%s", off, max(size-1, off), total))
+		w.WriteHeader(http.StatusPartialContent)
+	} else {
+		w.WriteHeader(http.StatusOK)
+	}
 	flusher, _ := w.(http.Flusher)
+	sent := 0
 	for {
 		s.mu.Lock()
 		var chunk []byte
@@ -145,6 +178,15 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request) {
 		}
 		done, wake := l.done, l.wake
 		s.mu.Unlock()
+		if drop >= 0 && sent+len(chunk) > drop {
+			// A dropped stream: what fits is sent, then the connection breaks mid-body.
+			_, _ = w.Write(chunk[:drop-sent])
+			if flusher != nil {
+				flusher.Flush()
+			}
+			panic(http.ErrAbortHandler)
+		}
+		sent += len(chunk)
 		if len(chunk) > 0 {
 			if _, err := w.Write(chunk); err != nil {
 				return

@@ -20,6 +20,7 @@ type App struct {
 	WebURL   string // https://<name>-<12 hex>.herokuapp.com/, like new Heroku apps
 	Pipeline string // pipeline ID it is coupled to, "" when uncoupled
 	Stage    string // its pipeline stage, "" when uncoupled
+	Team     string // name of the team that owns it, "" for a personal app
 }
 
 // Release is one release of an app.
@@ -60,6 +61,7 @@ type pipelineRec struct {
 	reviewRepo       string // "" when review apps are not enabled
 	repoID           int
 	failReview       string
+	team             string // owning team's ID, "" when the user owns it
 }
 
 type appRec struct {
@@ -75,6 +77,7 @@ type appRec struct {
 	releaseIDs       []string // in version order
 	buildIDs         []string
 	reviewApp        string // review app ID when this app is one
+	team             string // owning team's ID, "" for a personal app
 	deleted          bool
 }
 
@@ -147,12 +150,6 @@ type promotionRec struct {
 
 type targetRec struct {
 	id, promotionID, appID, releaseID, status, errorMessage string
-}
-
-type appSetupRec struct {
-	id, appID, status, failureMessage string
-	buildID                           string
-	created, updated                  time.Time
 }
 
 func newID() string {
@@ -380,6 +377,9 @@ func (s *Server) App(ident string) (App, bool) {
 
 func (s *Server) appView(a *appRec) App {
 	v := App{ID: a.id, Name: a.name, WebURL: a.webURL}
+	if t := s.teams[a.team]; t != nil {
+		v.Team = t.name
+	}
 	if c := s.couplingOf(a.id); c != nil {
 		v.Pipeline, v.Stage = c.pipelineID, c.stage
 	}

@@ -43,11 +43,11 @@ type deployment struct {
 }
 
 var deployments = []deployment{
-	{name: "pforge-pr-80", stage: "review (PR 80)", appName: "pforge-pr-80", appID: 200080, debug: true},
-	{name: "dev-app-proxy", stage: "review fallback", appName: "pangeo-forge-dev-app-proxy", appID: 200001, debug: true},
-	{name: "pangeo-forge-staging", stage: "staging", appName: "pangeo-forge-staging", appID: 200002, debug: false},
-	{name: "pangeo-forge", stage: "prod", appName: "pangeo-forge", appID: 200003, debug: false},
-	{name: "pforge-local-demo", stage: "local", appName: "pforge-local-demo", appID: 200004, debug: true},
+	{name: "pforge-pr-80", stage: "review (PR 80)", appName: "pforge-pr-80-github-app", appID: 200080, debug: true},
+	{name: "dev-app-proxy", stage: "review fallback", appName: "pforge-dev-app-proxy-github-app", appID: 200001, debug: true},
+	{name: "pangeo-forge-staging", stage: "staging", appName: "pforge-staging-github-app", appID: 200002, debug: false},
+	{name: "pangeo-forge", stage: "prod", appName: "pforge-prod-github-app", appID: 200003, debug: false},
+	{name: "pforge-local-demo", stage: "local", appName: "pforge-local-demo-github-app", appID: 200004, debug: true},
 }
 
 const keyHeader = `# DEMO age key for deploy-action's demo secrets (secrets/config.*.yaml).
@@ -158,6 +158,6 @@ github_app:
 %s  webhook_secret: fake-webhook-secret-%s
 orchestrator:
   debug: %t
-  workers: %d
-`, d.stage, d.name, d.appName, d.appID, pem.String(), d.name, d.debug, d.appID%7+1))
+  max_workers: %d
+`, d.stage, d.name, d.appName, d.appID, pem.String(), d.name, d.debug, 3000+d.appID%1000))
 }

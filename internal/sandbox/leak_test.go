@@ -1,0 +1,52 @@
+package sandbox
+
+import (
+	"fmt"
+	"net/url"
+	"strings"
+)
+
+// findLeaks returns where any of values, in any of its encodings, occurs in texts.
+func findLeaks(values, texts []string) []string {
+	var out []string
+	for _, text := range texts {
+		for _, v := range values {
+			for _, enc := range encodings(v) {
+				if strings.Contains(text, enc) {
+					out = append(out, fmt.Sprintf("a secret (%d bytes) was written out:\n%.300s", len(v), text))
+				}
+			}
+		}
+	}
+	return out
+}
+
+// withoutMasks drops the ::add-mask:: commands, which the runner consumes and never shows.
+func withoutMasks(log string) string {
+	var keep []string
+	for _, line := range strings.Split(log, "\n") {
+		if !strings.HasPrefix(line, "::add-mask::") {
+			keep = append(keep, line)
+		}
+	}
+	return strings.Join(keep, "\n")
+}
+
+// signatures are the signatures of the source URLs the action was given (put_url on upload,
+// get_url in builds and review apps): whoever has one can read or replace the app's source, so
+// they must not reach the log, the outputs or GitHub.
+func signatures(w *World) []string {
+	var out []string
+	for _, r := range w.Heroku.Requests() {
+		for _, s := range []string{r.Path, string(r.Body)} {
+			for _, part := range strings.Split(s, "X-Amz-Signature=")[1:] {
+				sig, _, _ := strings.Cut(part, "\"")
+				sig, _, _ = strings.Cut(sig, "&")
+				if sig, err := url.QueryUnescape(sig); err == nil && len(sig) >= 16 {
+					out = append(out, sig)
+				}
+			}
+		}
+	}
+	return out
+}
