@@ -23,6 +23,16 @@ check:
 	$(GO) vet ./...
 	$(GO) mod tidy -diff
 
+## fuzz: each fuzz target for FUZZTIME (default 10s), from its seed corpus in testdata/fuzz/
+FUZZTIME ?= 10s
+FUZZ_TARGETS := FuzzParse:./internal/event FuzzName:./internal/plan FuzzResolve:./internal/plan \
+	FuzzFlatten:./internal/secrets FuzzInspect:./internal/secrets
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		echo "== $${t%%:*}"; \
+		$(GO) test -run '^$$' -fuzz "^$${t%%:*}$$" -fuzztime $(FUZZTIME) "$${t#*:}"; \
+	done
+
 ## bench: the performance figures of docs/performance.md
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...

@@ -19,7 +19,9 @@ import (
 	"github.com/pangeo-forge/deploy-action/internal/deploy"
 	"github.com/pangeo-forge/deploy-action/internal/event"
 	"github.com/pangeo-forge/deploy-action/internal/gh"
+	"github.com/pangeo-forge/deploy-action/internal/guard"
 	"github.com/pangeo-forge/deploy-action/internal/heroku"
+	"github.com/pangeo-forge/deploy-action/internal/local"
 	"github.com/pangeo-forge/deploy-action/internal/plan"
 	"github.com/pangeo-forge/deploy-action/internal/report"
 	"github.com/pangeo-forge/deploy-action/internal/secrets"
@@ -50,6 +52,9 @@ type Env struct {
 	Stderr     io.Writer
 	Getenv     func(string) string
 	HTTPClient *http.Client // for Heroku, GitHub and health checks; nil means a default client
+	// Environ is the environment `deploy-action local` hands on to its command (os.Environ in main);
+	// nil means only PATH, HOME, USER, LOGNAME, SHELL, TERM, LANG and TMPDIR from Getenv.
+	Environ func() []string
 }
 
 // Main runs the command and returns its exit code.
@@ -62,6 +67,15 @@ func Main(ctx context.Context, env Env) int {
 		case "-h", "--help", "help":
 			fmt.Fprint(env.Stdout, usage)
 			return ExitOK
+		case "local":
+			return local.Run(ctx, env.Args[1:], local.Env{
+				Stdin: env.Stdin, Stdout: env.Stdout, Stderr: env.Stderr,
+				Getenv: env.Getenv, Environ: env.Environ, HTTPClient: env.HTTPClient,
+			})
+		case "check-secrets":
+			return guard.Command(ctx, env.Args[1:], guard.Env{
+				Stdout: env.Stdout, Stderr: env.Stderr, Getenv: env.Getenv, HTTPClient: env.HTTPClient,
+			})
 		default:
 			fmt.Fprintf(env.Stderr, "deploy-action: unknown command %q\n%s", env.Args[0], usage)
 			return ExitBadInput
@@ -72,6 +86,10 @@ func Main(ctx context.Context, env Env) int {
 
 const usage = `usage:
   deploy-action              run as the GitHub Action (inputs from INPUT_*, event from GITHUB_EVENT_PATH)
+  deploy-action local [--user NAME] -- COMMAND [ARGS...]
+                             run COMMAND with a local deployment's decrypted config in its environment
+  deploy-action check-secrets [--verify-mac] [PATHS...]
+                             check that every secrets file is SOPS-encrypted (the pre-commit hook)
   deploy-action --version    print the version
 `
 
@@ -268,6 +286,8 @@ func describe(p plan.Plan) string {
 	switch {
 	case p.Skip != "":
 		return fmt.Sprintf("nothing to deploy (%s)", string(p.Stage))
+	case p.Deployment == "" && p.Commit != "": // check-secrets, test: no deployment
+		return fmt.Sprintf("stage %s, commit %s", p.Stage, p.Commit)
 	case p.PR != 0 && p.Commit != "":
 		return fmt.Sprintf("stage %s, deployment %s, pull request #%d at %s", p.Stage, p.Deployment, p.PR, p.Commit)
 	case p.PR != 0:

@@ -150,10 +150,13 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 
 	// The key's value is never formatted: only whether it is present.
-	if c.HerokuAPIKey == "" {
+	// check-secrets reads the checkout only: it runs on any pull request, forks included, which
+	// get no Heroku key.
+	needsHeroku := c.Stage != "check-secrets"
+	if c.HerokuAPIKey == "" && needsHeroku {
 		fail("input %q is required: pass the Heroku API key from a secret, e.g. heroku_api_key: ${{ secrets.HEROKU_API_KEY }}", "heroku_api_key")
 	}
-	if c.Pipeline == "" {
+	if c.Pipeline == "" && needsHeroku {
 		fail("input %q is required: give the Heroku pipeline's name or UUID", "pipeline")
 	}
 	if !slices.Contains(Stages(), c.Stage) {

@@ -141,6 +141,9 @@ func (r *Runner) Run(ctx context.Context, p plan.Plan) (*Result, error) {
 		r.Log.Noticef("%s", p.Skip)
 		return res, nil
 	}
+	if p.Stage == plan.StageCheckSecrets { // reads files only: the same with dry_run
+		return res, r.checkSecrets(ctx, res)
+	}
 	if r.Config.DryRun {
 		return res, r.dryRun(ctx, p, res)
 	}

@@ -178,7 +178,25 @@ func (c *Client) createBuild(ctx context.Context, app string, b BuildCreate) (Bu
 	if err := c.post(ctx, &out, p("/apps/", app, "/builds"), opts); err != nil {
 		return Build{}, fmt.Errorf("starting a build on app %q: %w", app, err)
 	}
-	return toBuild(&out), nil
+	started := toBuild(&out)
+	if started.Status == "pending" && started.OutputStreamURL != "" {
+		c.mu.Lock()
+		if c.builds == nil {
+			c.builds = map[string]Build{}
+		}
+		c.builds[app+"/"+started.ID] = started
+		c.mu.Unlock()
+	}
+	return started, nil
+}
+
+// startedBuild takes the answer of the request that started the build, if this client made it.
+func (c *Client) startedBuild(app, id string) (Build, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	b, ok := c.builds[app+"/"+id]
+	delete(c.builds, app+"/"+id)
+	return b, ok
 }
 
 func toBuild(b *heroku.Build) Build {
@@ -208,9 +226,14 @@ func (c *Client) Build(ctx context.Context, app, id string) (Build, error) {
 // the outcome with one GET, polling only if the build is still pending. A failed build is a
 // *FailedError. A broken stream is noted in log and the wait goes on by polling.
 func (c *Client) WaitBuild(ctx context.Context, app, id string, log io.Writer) (Build, error) {
-	b, err := c.Build(ctx, app, id)
-	if err != nil {
-		return Build{}, err
+	// A build this client started was pending with its stream URL a moment ago: following the
+	// stream at once saves a round trip, and the confirming GET below reads the outcome anyway.
+	b, ok := c.startedBuild(app, id)
+	if !ok {
+		var err error
+		if b, err = c.Build(ctx, app, id); err != nil {
+			return Build{}, err
+		}
 	}
 	streamed := false
 	if b.OutputStreamURL != "" && (b.Status == "pending" || log != nil) {
@@ -222,7 +245,7 @@ func (c *Client) WaitBuild(ctx context.Context, app, id string, log io.Writer) (
 	// A finished build never changes again, so only a pending one that had time to move on (the
 	// stream's length) is read again before the first poll.
 	refresh := streamed && b.Status == "pending"
-	err = c.wait(ctx, func() (bool, error) {
+	err := c.wait(ctx, func() (bool, error) {
 		if refresh {
 			var err error
 			if b, err = c.Build(ctx, app, id); err != nil {

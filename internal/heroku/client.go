@@ -38,6 +38,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	heroku "github.com/heroku/heroku-go/v5"
@@ -79,6 +80,22 @@ type Client struct {
 	raw   *http.Client // no credentials: stream URLs and the source upload URL, retries
 	poll  time.Duration
 	sleep func(ctx context.Context, d time.Duration) error
+
+	// Round trips are most of what the action adds to Heroku's own build and release time
+	// (docs/performance.md), so a client remembers two answers for the rest of its run.
+	mu sync.Mutex
+	// couplings is the last coupling list read, reused by AppAtStage (a prod run looks up the
+	// production and the staging app one after the other). Every write this client makes drops it,
+	// since creating a review app or an app setup, or deleting an app, changes the couplings.
+	couplings *couplingList
+	// builds holds the builds CreateBuild started, so that WaitBuild follows the output stream
+	// the creation answer named instead of reading the build again first.
+	builds map[string]Build
+}
+
+type couplingList struct {
+	pipelineID string
+	raw        []heroku.PipelineCoupling
 }
 
 // New returns a Client for o.
@@ -226,15 +243,24 @@ func (c *Client) get(ctx context.Context, v any, path string) error {
 }
 
 func (c *Client) post(ctx context.Context, v any, path string, body any) error {
+	c.forgetCouplings()
 	return clean(c.svc.Post(ctx, v, path, body))
 }
 
 func (c *Client) patch(ctx context.Context, v any, path string, body any) error {
+	c.forgetCouplings()
 	return clean(c.svc.Patch(ctx, v, path, body))
 }
 
 func (c *Client) del(ctx context.Context, path string) error {
+	c.forgetCouplings()
 	return clean(c.svc.Delete(ctx, nil, path))
+}
+
+func (c *Client) forgetCouplings() {
+	c.mu.Lock()
+	c.couplings = nil
+	c.mu.Unlock()
 }
 
 // p joins path segments, escaping each: names and IDs come from user input.
@@ -287,14 +313,29 @@ func list[T any](ctx context.Context, c *Client, path, rng string, stop func([]T
 
 func idRange() string { return fmt.Sprintf("id ..; max=%d", maxPageSize) }
 
-// wait calls check every PollInterval until it reports done or fails.
+// firstPoll is the first pause of a wait. Pauses then double up to PollInterval: most waits that
+// poll at all (a promotion, a review app before its build starts) end within a few seconds, and a
+// fixed 1s interval added half a second on average to each; the doubling keeps a long wait at one
+// request per PollInterval, far inside Heroku's rate limit.
+const firstPoll = 100 * time.Millisecond
+
+// pollDelay is the pause before check number n+1 of a wait (n from 0).
+func (c *Client) pollDelay(n int) time.Duration {
+	d := min(firstPoll, c.poll)
+	for ; n > 0 && d < c.poll; n-- {
+		d *= 2
+	}
+	return min(d, c.poll)
+}
+
+// wait calls check until it reports done or fails, pausing as pollDelay says between calls.
 func (c *Client) wait(ctx context.Context, check func() (bool, error)) error {
-	for {
+	for n := 0; ; n++ {
 		done, err := check()
 		if err != nil || done {
 			return err
 		}
-		if err := c.sleep(ctx, c.poll); err != nil {
+		if err := c.sleep(ctx, c.pollDelay(n)); err != nil {
 			return err
 		}
 	}

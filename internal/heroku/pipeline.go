@@ -42,16 +42,28 @@ func (c *Client) Pipeline(ctx context.Context, nameOrID string) (Pipeline, error
 
 // Couplings lists every coupling of the pipeline, with each app's name and web URL.
 func (c *Client) Couplings(ctx context.Context, pipelineID string) ([]Coupling, error) {
-	return c.couplings(ctx, pipelineID, "")
+	return c.listCouplings(ctx, pipelineID, "", false)
 }
 
-// couplings lists the pipeline's couplings, only those at stage unless it is empty, and resolves
-// the apps of those it keeps (one GET each, so filtering first saves requests on pipelines with
-// many review apps).
-func (c *Client) couplings(ctx context.Context, pipelineID, stage string) ([]Coupling, error) {
-	raw, err := list[heroku.PipelineCoupling](ctx, c, p("/pipelines/", pipelineID, "/pipeline-couplings"), idRange(), nil)
-	if err != nil {
-		return nil, fmt.Errorf("listing the couplings of pipeline %s: %w", pipelineID, err)
+// listCouplings lists the pipeline's couplings, only those at stage unless it is empty, and
+// resolves the apps of those it keeps (one GET each, so filtering first saves requests on pipelines
+// with many review apps). With reuse, the list read last is used again when no write came since.
+func (c *Client) listCouplings(ctx context.Context, pipelineID, stage string, reuse bool) ([]Coupling, error) {
+	c.mu.Lock()
+	cached := c.couplings
+	c.mu.Unlock()
+	var raw []heroku.PipelineCoupling
+	if reuse && cached != nil && cached.pipelineID == pipelineID {
+		raw = cached.raw
+	} else {
+		var err error
+		raw, err = list[heroku.PipelineCoupling](ctx, c, p("/pipelines/", pipelineID, "/pipeline-couplings"), idRange(), nil)
+		if err != nil {
+			return nil, fmt.Errorf("listing the couplings of pipeline %s: %w", pipelineID, err)
+		}
+		c.mu.Lock()
+		c.couplings = &couplingList{pipelineID: pipelineID, raw: raw}
+		c.mu.Unlock()
 	}
 	var out []Coupling
 	for _, pc := range raw {
@@ -73,7 +85,7 @@ func (c *Client) AppAtStage(ctx context.Context, pipelineID, stage string) (App,
 	if !slices.Contains(Stages, stage) {
 		return App{}, fmt.Errorf("unknown pipeline stage %q: use one of %s", stage, strings.Join(Stages, ", "))
 	}
-	cs, err := c.couplings(ctx, pipelineID, stage)
+	cs, err := c.listCouplings(ctx, pipelineID, stage, true)
 	if err != nil {
 		return App{}, err
 	}

@@ -62,6 +62,11 @@ func (c *Client) Promote(ctx context.Context, pipelineID, sourceAppID, sourceRel
 // WaitPromotion waits until no target of the promotion is pending. Any failed target makes a
 // *FailedError carrying Heroku's error messages; the targets are returned either way.
 func (c *Client) WaitPromotion(ctx context.Context, id string) ([]PromotionTarget, error) {
+	// A promotion is never over within the round trip that created it: a first look at once would
+	// only ever find it pending.
+	if err := c.sleep(ctx, c.pollDelay(0)); err != nil {
+		return nil, err
+	}
 	var targets []PromotionTarget
 	err := c.wait(ctx, func() (bool, error) {
 		raw, err := list[heroku.PipelinePromotionTarget](ctx, c, p("/pipeline-promotions/", id, "/promotion-targets"), idRange(), nil)

@@ -163,22 +163,83 @@ func (c *Client) ReviewApp(ctx context.Context, id string) (ReviewApp, error) {
 
 // WaitReviewApp waits until the review app is created, or returns a *FailedError with Heroku's
 // message when it errored or was deleted meanwhile.
+//
+// Polling alone would notice the end up to a poll interval late. So once Heroku has made the app,
+// the wait follows the output streams of the app's build and release phase (discarding them) and
+// reads the review app again as soon as they end: a handful of requests for the whole build
+// rather than one per poll, and the end noticed within a round trip.
 func (c *Client) WaitReviewApp(ctx context.Context, id string) (ReviewApp, error) {
-	var ra ReviewApp
-	err := c.wait(ctx, func() (bool, error) {
-		var err error
-		if ra, err = c.ReviewApp(ctx, id); err != nil {
-			return false, err
+	var build *Build // the review app's build, once followed
+	releaseFollowed := false
+	for n := 0; ; n++ {
+		ra, err := c.ReviewApp(ctx, id)
+		if err != nil {
+			return ra, err
 		}
 		switch ra.Status {
 		case "created":
-			return true, nil
+			return ra, nil
 		case "errored", "deleting", "deleted":
-			return false, &FailedError{What: "review app", ID: id, Status: ra.Status, Message: ra.Message}
+			return ra, &FailedError{What: "review app", ID: id, Status: ra.Status, Message: ra.Message}
 		}
-		return false, nil
-	})
-	return ra, err
+		if ra.Status == "creating" && ra.AppID != "" {
+			followed := false
+			switch {
+			case build == nil:
+				// Heroku may make the app a moment before its build: then poll and look again.
+				build, err = c.followBuild(ctx, ra.AppID)
+				followed = build != nil
+			case !releaseFollowed:
+				// The build is over but the review app is not: its release phase runs.
+				releaseFollowed, followed = true, true
+				err = c.followRelease(ctx, ra.AppID, build.ID)
+			}
+			if err != nil {
+				return ra, err
+			}
+			if followed {
+				n = 0 // the stream ended: look again at once, then soon
+				continue
+			}
+		}
+		if err := c.sleep(ctx, c.pollDelay(n)); err != nil {
+			return ra, err
+		}
+	}
+}
+
+// followBuild follows the output of the newest build of app to its end, discarding it; nil when
+// the app has no build yet. Only a cancelled context is an error: whatever else goes wrong, the
+// caller's polling still finds out how the review app ended.
+func (c *Client) followBuild(ctx context.Context, app string) (*Build, error) {
+	builds, err := c.RecentBuilds(ctx, app, 1)
+	if err != nil || len(builds) == 0 {
+		return nil, ctx.Err()
+	}
+	b := builds[0]
+	if b.Status == "pending" && b.OutputStreamURL != "" {
+		if err := c.streamOutput(ctx, b.OutputStreamURL, nil, "build"); err != nil {
+			return &b, err
+		}
+	}
+	return &b, nil
+}
+
+// followRelease follows the release phase of the build's release to its end, discarding its
+// output. As with followBuild, only a cancelled context is an error.
+func (c *Client) followRelease(ctx context.Context, app, buildID string) error {
+	b, err := c.Build(ctx, app, buildID)
+	if err != nil || b.Status != "succeeded" || b.ReleaseID == "" {
+		return ctx.Err()
+	}
+	r, err := c.Release(ctx, app, b.ReleaseID)
+	if err != nil {
+		return ctx.Err()
+	}
+	if r.Status == "pending" && r.OutputStreamURL != "" {
+		return c.streamOutput(ctx, r.OutputStreamURL, nil, "release phase")
+	}
+	return nil
 }
 
 // DeleteReviewApp deletes a review app and its Heroku app. One that is already gone is not an

@@ -98,10 +98,10 @@ func TestLifecycleAppSetup(t *testing.T) {
 		}
 	}
 
-	// 1. PR opened: one app setup from app.json (the in-dyno Postgres, postdeploy), coupled at
+	// 1. PR opened: one app setup from app.json (its Postgres add-on, postdeploy), coupled at
 	// development; Heroku Review Apps are not used at all.
 	setups := w.Heroku.AppSetups()
-	want := []herokuapi.AppSetup{{ID: setups[0].ID, AppName: prApp, Team: "pangeo-forge", Status: "succeeded", Addons: []string{"heroku-postgresql:in-dyno"}, Postdeploy: "python -m pangeo_forge_orchestrator.migrate"}}
+	want := []herokuapi.AppSetup{{ID: setups[0].ID, AppName: prApp, Team: "pangeo-forge", Status: "succeeded", Addons: []string{"heroku-postgresql:essential-0"}, Postdeploy: "python -m pangeo_forge_orchestrator.migrate"}}
 	if diff := cmp.Diff(want, setups); diff != "" {
 		t.Errorf("app setups (-want +got):\n%s", diff)
 	}
@@ -230,8 +230,8 @@ func TestAppSetupFailures(t *testing.T) {
 	}{
 		{
 			name:  "add-on provisioning error",
-			setup: func(w *World) { w.Heroku.FailAddon("heroku-postgresql", "no in-dyno capacity in region us") },
-			step:  opened, want: []string{"heroku-postgresql:in-dyno", "no in-dyno capacity", "next push"}, writes: true,
+			setup: func(w *World) { w.Heroku.FailAddon("heroku-postgresql", "no essential-0 capacity in region us") },
+			step:  opened, want: []string{"heroku-postgresql:essential-0", "no essential-0 capacity", "next push"}, writes: true,
 		},
 		{
 			name:  "postdeploy script fails",
@@ -311,11 +311,11 @@ func TestAppSetupFailures(t *testing.T) {
 func TestAppSetupRetriedAfterFailure(t *testing.T) {
 	t.Parallel()
 	w := newAppSetupWorld(t)
-	w.Heroku.FailAddon("heroku-postgresql:in-dyno", "provider unavailable")
+	w.Heroku.FailAddon("heroku-postgresql:essential-0", "provider unavailable")
 	if run, err := w.Run(context.Background(), appSetupMode(Lifecycle()[0]), nil); err != nil || run.Code == 0 {
 		t.Fatalf("first push: err %v, exit %d, want a failure", err, run.Code)
 	}
-	w.Heroku.FailAddon("heroku-postgresql:in-dyno", "")
+	w.Heroku.FailAddon("heroku-postgresql:essential-0", "")
 	run, err := w.Run(context.Background(), appSetupMode(Lifecycle()[1]), nil)
 	if err != nil {
 		t.Fatal(err)

@@ -169,7 +169,9 @@ func TestBadInput(t *testing.T) {
 		want   string // in the ::error line
 		writes bool   // Heroku writes are expected (the failure is Heroku's own)
 	}{
-		{name: "missing event file", step: opened, setup: func(w *World, s *Step) { s.Env = map[string]string{"GITHUB_EVENT_PATH": filepath.Join(w.dir, "nope.json")} }, code: 2, want: "GITHUB_EVENT_PATH"},
+		{name: "missing event file", step: opened, setup: func(w *World, s *Step) {
+			s.Env = map[string]string{"GITHUB_EVENT_PATH": filepath.Join(w.dir, "nope.json")}
+		}, code: 2, want: "GITHUB_EVENT_PATH"},
 		{name: "malformed event", step: opened, setup: func(w *World, s *Step) {
 			p := filepath.Join(w.dir, "bad.json")
 			os.WriteFile(p, []byte("{not json"), 0o644)
@@ -205,11 +207,19 @@ func TestBadInput(t *testing.T) {
 			s.Env = map[string]string{"SOPS_AGE_KEY": other.String()}
 		}, code: 1, want: "config.pangeo-forge-staging.yaml"},
 		{name: "checkout at the merge commit", step: opened, setup: func(w *World, s *Step) { s.Checkout = SHA("merge-ref-1") }, code: 1, want: "github.event.pull_request.head.sha"},
-		{name: "no staging app", step: staging, setup: func(w *World, s *Step) { s.Inputs = map[string]string{"pipeline": "empty-pipeline"}; w.Heroku.AddPipeline("empty-pipeline") }, code: 1, want: "staging"},
-		{name: "review apps not enabled", step: opened, setup: func(w *World, s *Step) { s.Inputs = map[string]string{"pipeline": "no-review"}; w.Heroku.AddPipeline("no-review") }, code: 1, want: "review app"},
+		{name: "no staging app", step: staging, setup: func(w *World, s *Step) {
+			s.Inputs = map[string]string{"pipeline": "empty-pipeline"}
+			w.Heroku.AddPipeline("empty-pipeline")
+		}, code: 1, want: "staging"},
+		{name: "review apps not enabled", step: opened, setup: func(w *World, s *Step) {
+			s.Inputs = map[string]string{"pipeline": "no-review"}
+			w.Heroku.AddPipeline("no-review")
+		}, code: 1, want: "review app"},
 		{name: "failed build", step: staging, setup: func(w *World, s *Step) { w.Heroku.FailBuilds(StagingApp, "pip: no matching distribution") }, code: 1, want: "build", writes: true},
 		{name: "failed release phase", step: staging, setup: func(w *World, s *Step) { w.Heroku.SetReleasePhase(StagingApp, false) }, code: 1, want: "release", writes: true},
-		{name: "errored review app", step: opened, setup: func(w *World, s *Step) { w.Heroku.FailReviewApps(Pipeline, "add-on heroku-postgresql could not be provisioned") }, code: 1, want: "heroku-postgresql", writes: true},
+		{name: "errored review app", step: opened, setup: func(w *World, s *Step) {
+			w.Heroku.FailReviewApps(Pipeline, "add-on heroku-postgresql could not be provisioned")
+		}, code: 1, want: "heroku-postgresql", writes: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

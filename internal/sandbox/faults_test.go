@@ -49,7 +49,7 @@ func newSchedule(seed uint64) *faultSchedule {
 	s.pReset = rng.Float64() * 0.05
 	s.pLost = rng.Float64() * 0.15
 	s.pSlow = rng.Float64() * 0.1
-	s.pDrop = rng.Float64() * 0.5
+	s.pDrop = 0.3 + rng.Float64()*0.6
 	switch rng.IntN(6) {
 	case 0:
 		s.failBuild = StagingApp

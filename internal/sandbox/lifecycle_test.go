@@ -40,7 +40,10 @@ func TestLifecycle(t *testing.T) {
 	ctx := context.Background()
 	steps := Lifecycle()
 	runs := make([]*Run, len(steps))
-	var requests [][]herokuapi.Request
+	var (
+		requests [][]herokuapi.Request
+		review   []herokuapi.ReviewApp // as the first step left them
+	)
 	for i, step := range steps {
 		before := len(w.Heroku.Requests())
 		run, err := w.Run(ctx, step, nil)
@@ -52,10 +55,12 @@ func TestLifecycle(t *testing.T) {
 		}
 		runs[i] = run
 		requests = append(requests, w.Heroku.Requests()[before:])
+		if i == 0 {
+			review = w.Heroku.ReviewApps(Pipeline)
+		}
 	}
 
 	// 1. PR opened: a review app is created with the PR's config vars and the PR head.
-	review := w.Heroku.ReviewApps(Pipeline)
 	if n := countRequests(requests[0], "POST", "/review-apps"); n != 1 {
 		t.Errorf("PR opened: %d POST /review-apps, want 1", n)
 	}
@@ -94,7 +99,7 @@ func TestLifecycle(t *testing.T) {
 	}
 	// 5. closed: the review app is gone.
 	if len(review) != 1 {
-		t.Fatalf("review apps after the lifecycle = %+v (taken before teardown), want 1", review)
+		t.Fatalf("review apps after the PR opened = %+v, want 1", review)
 	}
 	// Heroku deletes review apps asynchronously: "deleting" or gone are both torn down.
 	for _, ra := range w.Heroku.ReviewApps(Pipeline) {

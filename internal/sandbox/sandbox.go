@@ -40,8 +40,11 @@ type Options struct {
 	Root        string        // the repository root (holds secrets/ and testdata/); "" finds it from the working directory
 	BuildTime   time.Duration // simulated Heroku build time (0: the test server's default)
 	ReleaseTime time.Duration
-	PageSize    int // Heroku and GitHub list page size (small values force paging)
-	Latency     time.Duration
+	PageSize    int           // Heroku and GitHub list page size (small values force paging)
+	Latency     time.Duration // added to every Heroku request
+	// GitHubLatency is added to every GitHub request: benchmarks set it with Latency to count
+	// the GitHub round trips a run waits for too.
+	GitHubLatency time.Duration
 }
 
 // World is a running sandbox. Close it when done.
@@ -78,7 +81,7 @@ func New(opt Options) (*World, error) {
 	if err != nil {
 		return fail(err)
 	}
-	w.GitHub, err = githubapi.New(githubapi.Options{Token: githubToken, PageSize: opt.PageSize, Getwd: func() (string, error) { return root, nil }})
+	w.GitHub, err = githubapi.New(githubapi.Options{Token: githubToken, PageSize: opt.PageSize, Latency: opt.GitHubLatency, Getwd: func() (string, error) { return root, nil }})
 	if err != nil {
 		return fail(err)
 	}

@@ -68,9 +68,11 @@ func TestLoadGCPKMS(t *testing.T) {
 			wantGrants: 1,
 		},
 		{
-			name:     "an age key is present and the file has its recipient: no KMS request",
-			age:      true,
-			env:      func(t *testing.T, srv *gcpkmstest.Server) map[string]string { return merge(srv.Env(t), map[string]string{"SOPS_AGE_KEY": identity}) },
+			name: "an age key is present and the file has its recipient: no KMS request",
+			age:  true,
+			env: func(t *testing.T, srv *gcpkmstest.Server) map[string]string {
+				return merge(srv.Env(t), map[string]string{"SOPS_AGE_KEY": identity})
+			},
 			want:     kmsWant,
 			wantReqs: nil,
 		},
@@ -82,8 +84,10 @@ func TestLoadGCPKMS(t *testing.T) {
 			wantGrants: 1,
 		},
 		{
-			name:     "no credentials: no request, and the message says what to set",
-			env:      func(t *testing.T, srv *gcpkmstest.Server) map[string]string { return map[string]string{"SOPS_GCP_KMS_ENDPOINT": srv.URL()} },
+			name: "no credentials: no request, and the message says what to set",
+			env: func(t *testing.T, srv *gcpkmstest.Server) map[string]string {
+				return map[string]string{"SOPS_GCP_KMS_ENDPOINT": srv.URL()}
+			},
 			wantErr:  []string{"cannot decrypt", "config.pangeo-forge.yaml", "GCP KMS key projects/pangeo-forge/locations/us-central1/keyRings/deploy/cryptoKeys/sops: no GCP credentials given", "GOOGLE_CREDENTIALS", "GOOGLE_OAUTH_ACCESS_TOKEN"},
 			wantReqs: nil,
 		},

@@ -333,7 +333,7 @@ func TestPackDeterministic(t *testing.T) {
 			if err != nil {
 				return nil, err
 			}
-			return zw, zw.(*pgzip.Writer).SetConcurrency(1<<20, blocks)
+			return zw, zw.(*pgzip.Writer).SetConcurrency(blockSize, blocks)
 		})
 		if err != nil {
 			t.Fatal(err)

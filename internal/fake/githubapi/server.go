@@ -49,6 +49,8 @@ type Options struct {
 	Now func() time.Time
 	// Getwd is where to start looking for the description when Spec is "". Default os.Getwd.
 	Getwd func() (string, error)
+	// Latency is added to every request before it is handled, like a distant API, for benchmarks.
+	Latency time.Duration
 }
 
 // Request is one request the server received, as recorded for tests.
@@ -204,6 +206,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rw := &recorder{ResponseWriter: w, status: http.StatusOK}
+	if s.opt.Latency > 0 {
+		t := time.NewTimer(s.opt.Latency)
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			t.Stop()
+			return
+		}
+	}
 
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -35,6 +35,7 @@ type AppSetup struct {
 type appSetupRec struct {
 	id, appID, status, failureMessage string
 	appName, teamName                 string // kept: the app may be deleted later
+	seq                               int    // creation order: timestamps have whole seconds
 	buildID                           string
 	manifestErrors                    []string
 	addons                            []string
@@ -106,12 +107,7 @@ func (s *Server) AppSetups() []AppSetup {
 	for _, as := range s.appSetups {
 		recs = append(recs, as)
 	}
-	sort.Slice(recs, func(i, j int) bool {
-		if !recs[i].created.Equal(recs[j].created) {
-			return recs[i].created.Before(recs[j].created)
-		}
-		return recs[i].id < recs[j].id
-	})
+	sort.Slice(recs, func(i, j int) bool { return recs[i].seq < recs[j].seq })
 	out := make([]AppSetup, len(recs))
 	for i, as := range recs {
 		out[i] = AppSetup{
@@ -229,7 +225,7 @@ func (s *Server) createAppSetup(r *http.Request, _ []string, body []byte) (reply
 		a.team = team.id
 	}
 	now := s.now()
-	as := &appSetupRec{id: newID(), appID: a.id, appName: a.name, status: "pending", created: now, updated: now}
+	as := &appSetupRec{id: newID(), appID: a.id, appName: a.name, seq: len(s.appSetups), status: "pending", created: now, updated: now}
 	if team != nil {
 		as.teamName = team.name
 	}

@@ -83,6 +83,7 @@ func (s *Server) newRelease(a *appRec, slugID, description string) *releaseRec {
 			r.log.write("Error: release command exited with status 1\n")
 			r.status = "failed"
 		}
+		s.settle("release", r.id, r.status)
 		r.log.finish()
 		for _, f := range r.onDone {
 			f(r)
@@ -119,6 +120,7 @@ func (s *Server) startBuild(a *appRec, blobURL, checksum string, hasChecksum boo
 		b.log.write(" !     Push rejected, failed to compile app.\n")
 		b.status = "failed"
 		b.updated = s.now()
+		s.settle("build", b.id, b.status)
 		b.log.finish()
 		if b.onDone != nil {
 			b.onDone(b)
@@ -161,6 +163,7 @@ func (s *Server) startBuild(a *appRec, blobURL, checksum string, hasChecksum boo
 			b.log.write("       Released v%d\n       %s deployed to Heroku\n", rel.version, a.webURL)
 			b.status = "succeeded"
 			b.updated = s.now()
+			s.settle("build", b.id, b.status)
 			b.log.finish()
 			if b.onDone != nil {
 				rel.whenSettled(func(*releaseRec) { b.onDone(b) })
@@ -213,6 +216,7 @@ func (s *Server) createReviewApp(ra *reviewAppRec, p *pipelineRec) {
 			}
 			ra.status, ra.errorStatus, ra.message = "errored", status, msg
 			ra.updated = s.now()
+			s.settle("review-app", ra.id, ra.status)
 		}
 		if p.failReview != "" {
 			msg := p.failReview
@@ -232,6 +236,7 @@ func (s *Server) createReviewApp(ra *reviewAppRec, p *pipelineRec) {
 			if ra.status == "creating" {
 				ra.status = "created"
 				ra.updated = s.now()
+				s.settle("review-app", ra.id, ra.status)
 			}
 		}
 	})
@@ -274,5 +279,6 @@ func (s *Server) promote(pr *promotionRec, source *releaseRec) {
 		}
 		pr.status = "completed"
 		pr.updated = s.now()
+		s.settle("promotion", pr.id, pr.status)
 	})
 }

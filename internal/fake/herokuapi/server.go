@@ -70,6 +70,11 @@ type Request struct {
 	// it only in tests that use made-up values.
 	Body   []byte
 	Status int // status answered; 0 while the request is in progress
+
+	// Wall-clock times (time.Now, not Options.Now) for benchmarks: when the request arrived, when
+	// the server handled it (after Latency and any Disruption delay), and when the handler returned
+	// (for an output stream, when the stream ended).
+	Received, Handled, Answered time.Time
 }
 
 // Server is the fake Platform API. Its methods are safe for concurrent use.
@@ -86,12 +91,14 @@ type Server struct {
 	nextTimer int
 	wg        sync.WaitGroup
 
-	requests   []Request
-	violations []string
-	injectors  []func(*http.Request) (int, bool)
-	disrupters []func(*http.Request) (Disruption, bool)
-	tokens     float64
-	refilledAt time.Time
+	requests    []Request
+	violations  []string
+	work        []workSpan   // simulated work timers that fired (timing.go)
+	settlements []Settlement // when builds, releases, review apps and promotions settled
+	injectors   []func(*http.Request) (int, bool)
+	disrupters  []func(*http.Request) (Disruption, bool)
+	tokens      float64
+	refilledAt  time.Time
 
 	pipelines  map[string]*pipelineRec
 	apps       map[string]*appRec
@@ -210,6 +217,7 @@ func (s *Server) after(d time.Duration, f func()) {
 	id := s.nextTimer
 	s.nextTimer++
 	s.wg.Add(1)
+	armed := time.Now()
 	s.timers[id] = time.AfterFunc(d, func() {
 		defer s.wg.Done()
 		s.mu.Lock()
@@ -218,6 +226,7 @@ func (s *Server) after(d time.Duration, f func()) {
 		if s.closed {
 			return
 		}
+		s.work = append(s.work, workSpan{start: armed, end: time.Now()})
 		f()
 	})
 }
@@ -336,7 +345,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 
 	s.mu.Lock()
 	idx := len(s.requests)
-	s.requests = append(s.requests, Request{Method: r.Method, Path: r.URL.RequestURI(), Header: r.Header.Clone(), Body: body})
+	s.requests = append(s.requests, Request{Method: r.Method, Path: r.URL.RequestURI(), Header: r.Header.Clone(), Body: body, Received: time.Now()})
 	injectors := append([]func(*http.Request) (int, bool)(nil), s.injectors...)
 	disrupters := append([]func(*http.Request) (Disruption, bool)(nil), s.disrupters...)
 	s.mu.Unlock()
@@ -345,6 +354,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	defer func() {
 		s.mu.Lock()
 		s.requests[idx].Status = sw.status
+		s.requests[idx].Answered = time.Now()
 		s.mu.Unlock()
 	}()
 
@@ -388,6 +398,9 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	if d.Reset && !d.Processed {
 		panic(http.ErrAbortHandler) // net/http closes the connection without answering
 	}
+	s.mu.Lock()
+	s.requests[idx].Handled = time.Now()
+	s.mu.Unlock()
 	out := http.ResponseWriter(sw)
 	if d.Reset {
 		out = httptest.NewRecorder() // the request is handled, its answer never leaves
