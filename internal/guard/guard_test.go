@@ -88,11 +88,12 @@ func TestCommand(t *testing.T) {
 				"config.b.yaml": enc("token: fake\nregion: us\n", sopstest.Options{UnencryptedRegex: "^region$"}),
 				"config.c.yaml": enc("token_secret: fake\nregion: us\n", sopstest.Options{EncryptedSuffix: "_secret"}),
 				"config.d.yaml": enc("token: fake\nregion_unencrypted: us\n", sopstest.Options{MACOnlyEncrypted: true}),
+				"config.e.json": sopstest.EncryptYAML(t, []byte(`{"token": "fake", "n": 2, "nested": {"on": false}}`), sopstest.Options{Age: age.Age, JSON: true}),
 			},
 			args:     []string{"--verify-mac"},
 			env:      map[string]string{"SOPS_AGE_KEY": identity},
 			wantCode: 0,
-			want:     []string{"check-secrets: OK, 4 files are SOPS-encrypted and their MACs verify"},
+			want:     []string{"check-secrets: OK, 5 files are SOPS-encrypted and their MACs verify"},
 		},
 		{
 			name: "plaintext (.yaml and .yml), empty, unsupported and hand-edited files",

@@ -2,6 +2,8 @@ package guard_test
 
 import (
 	"bytes"
+	"errors"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -114,5 +116,84 @@ func TestPreCommitHook(t *testing.T) {
 	t.Logf("pre-commit with sound files:\n%s", out)
 	if err != nil || !strings.Contains(out, "Passed") {
 		t.Errorf("pre-commit failed on sound files: %v", err)
+	}
+}
+
+// TestPreCommitHookGolang installs the hook the way its users get it,
+// `language: golang`: pre-commit clones the hook repository (here a snapshot
+// of this working tree, through try-repo) and runs `go install ./...` in it.
+// The network is never needed: the module cache and build cache are this
+// machine's, and GOPROXY=off. Skipped with -short (it compiles the module).
+func TestPreCommitHookGolang(t *testing.T) {
+	t.Parallel()
+	if testing.Short() {
+		t.Skip("compiles the whole module under pre-commit")
+	}
+	for _, tool := range []string{"pre-commit", "git", "go"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s is not installed", tool)
+		}
+	}
+	root, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	goenv := func(name string) string {
+		out, err := exec.Command("go", "env", name).Output()
+		if err != nil {
+			t.Fatalf("go env %s: %v", name, err)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	home := t.TempDir()
+	env := append(os.Environ(), "HOME="+home, "PRE_COMMIT_HOME="+filepath.Join(home, "pre-commit"), "GIT_CONFIG_NOSYSTEM=1",
+		"GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@example.test", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@example.test",
+		"GOMODCACHE="+goenv("GOMODCACHE"), "GOCACHE="+goenv("GOCACHE"), "GOPROXY=off", "GOFLAGS=-mod=mod", "GOTOOLCHAIN=local")
+	sh := func(dir string, args ...string) string {
+		t.Helper()
+		cmd := exec.Command(args[0], args[1:]...)
+		cmd.Dir, cmd.Env = dir, env
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+
+	// A snapshot of the working tree as a repository of its own: what a
+	// release of this commit would hold, uncommitted changes included.
+	snapshot := t.TempDir()
+	for _, name := range strings.Split(strings.TrimSpace(sh(root, "git", "ls-files", "--cached", "--others", "--exclude-standard")), "\n") {
+		data, err := os.ReadFile(filepath.Join(root, name))
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // deleted in the working tree
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		write(t, snapshot, name, data)
+	}
+	sh(snapshot, "git", "init", "-q")
+	sh(snapshot, "git", "add", ".")
+	sh(snapshot, "git", "commit", "-q", "-m", "snapshot")
+
+	repo := t.TempDir()
+	_, recipient := sopstest.NewAgeKey(t)
+	write(t, repo, "secrets/config.pangeo-forge.yaml", sopstest.EncryptYAML(t, []byte("token: fake-hook-token\n"), sopstest.Options{Age: []string{recipient}}))
+	write(t, repo, "secrets/config.leak.yml", []byte("token: hunter2-fake\n"))
+	sh(repo, "git", "init", "-q")
+	sh(repo, "git", "add", ".")
+
+	cmd := exec.Command("pre-commit", "try-repo", snapshot, "deploy-action-check-secrets", "--all-files")
+	cmd.Dir, cmd.Env = repo, env
+	out, err := cmd.CombinedOutput()
+	t.Logf("pre-commit try-repo:\n%s", out)
+	if err == nil {
+		t.Errorf("the hook passed with a plaintext secrets file")
+	}
+	for _, want := range []string{"secrets are SOPS-encrypted", "Failed", "secrets/config.leak.yml: it is not encrypted with sops (no sops metadata)", "check-secrets: 1 problem in 1 file of 2 files checked"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("pre-commit output lacks %q", want)
+		}
 	}
 }

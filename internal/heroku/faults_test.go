@@ -120,3 +120,17 @@ func TestFakeCreationsSurviveLostAnswers(t *testing.T) {
 		})
 	}
 }
+
+// TestFakeSourceRetried: POST /sources is retried after a broken connection or a 5xx: a source
+// made by a lost request is never used, so asking again is safe.
+func TestFakeSourceRetried(t *testing.T) {
+	t.Parallel()
+	for _, d := range []herokuapi.Disruption{{Reset: true}, {Reset: true, Processed: true}} {
+		srv, c := startFake(t, herokuapi.Options{})
+		srv.Disrupt(once(http.MethodPost, "/sources", d))
+		src, _ := upload(t, context.Background(), c)
+		if src.GetURL == "" {
+			t.Errorf("after %+v: no source", d)
+		}
+	}
+}

@@ -28,8 +28,9 @@ const (
 // retryTransport retries what is safe to retry:
 //   - 429 for every method: Heroku rejected the request without processing it;
 //   - 500, 502, 503, 504 and connection errors for idempotent requests only (GET, HEAD, OPTIONS,
-//     PUT, DELETE, and PATCH of config vars, which sets absolute values); a POST that may have
-//     been processed (a build, a review app) is never sent twice;
+//     PUT, DELETE, PATCH of config vars, which sets absolute values, and POST /sources, whose
+//     orphans are harmless); a POST that may have been processed (a build, a review app) is never
+//     sent twice from here: CreateBuild and CreateReviewApp look for what it made first;
 //   - dial errors for every method, since the request never left.
 //
 // Waits grow exponentially with jitter up to retryCap, or follow Retry-After. A body is resent
@@ -114,6 +115,10 @@ func idempotent(req *http.Request) bool {
 		return true
 	case http.MethodPatch:
 		return strings.HasSuffix(req.URL.Path, "/config-vars")
+	case http.MethodPost:
+		// A source is only a place to upload to: one made by a request whose answer was lost is
+		// never used, and costs nothing.
+		return req.URL.Path == "/sources"
 	}
 	return false
 }

@@ -220,6 +220,10 @@ func runSchedule(t *testing.T, s *faultSchedule) faultOutcome {
 			out.skipped++
 		default:
 			out.failed++
+			for _, line := range errorLines(run.Log) {
+				t.Logf("%s failed: %.200s", step.Name, line)
+				break
+			}
 		}
 		if run.Code != 0 && run.Code != 1 {
 			out.broken = append(out.broken, fmt.Sprintf("%s: exit code %d", step.Name, run.Code))

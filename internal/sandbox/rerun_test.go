@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -49,6 +50,25 @@ func (w *World) state(t *testing.T) state {
 	return s
 }
 
+// awaitDeletions waits (boundedly) until no review app is still being deleted.
+func (w *World) awaitDeletions(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		deleting := false
+		for _, ra := range w.Heroku.ReviewApps(Pipeline) {
+			deleting = deleting || ra.Status == "deleting"
+		}
+		if !deleting {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a review app is still being deleted after 5s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // TestRerunsAreIdempotent runs each lifecycle stage twice in a row (a re-run workflow, a retried
 // job): the second run succeeds and leaves the same state, with no duplicate review app, build,
 // release, promotion, check run, deployment or comment.
@@ -73,10 +93,12 @@ func TestRerunsAreIdempotent(t *testing.T) {
 			for _, step := range steps[:tt.step+1] {
 				mustRun(t, w, ctx, step)
 			}
+			// Heroku deletes a torn-down review app asynchronously: count once it is gone.
+			w.awaitDeletions(t)
 			before := w.state(t)
 			rerun := mustRun(t, w, ctx, steps[tt.step])
+			w.awaitDeletions(t)
 			after := w.state(t)
-			// A teardown's review app may finish deleting meanwhile; it is gone either way.
 			if diff := cmp.Diff(before, after); diff != "" {
 				t.Errorf("the rerun changed the state (-first run +rerun):\n%s", diff)
 			}

@@ -148,4 +148,3 @@ func TestBinaryStopsOnSignalOrTimeout(t *testing.T) {
 		})
 	}
 }
-

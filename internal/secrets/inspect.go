@@ -21,10 +21,6 @@ type Problem struct {
 	What, Fix string
 }
 
-// Extensions are the file types secrets files may have: sops's YAML and JSON
-// stores. (sops reads others, but their values cannot be nested config.)
-var Extensions = []string{".yaml", ".yml", ".json"}
-
 type store interface {
 	LoadEncryptedFile([]byte) (sops.Tree, error)
 }

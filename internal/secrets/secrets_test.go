@@ -469,3 +469,26 @@ func TestDemoFiles(t *testing.T) {
 		t.Errorf("demo deployments share API keys: %v", seen)
 	}
 }
+
+// TestLoadDecryptsEveryValueType covers the value types sops encrypts
+// (strings, ints, floats, booleans, comments, list items): each must decrypt
+// to the type sops gives it, or the MAC would not verify.
+func TestLoadDecryptsEveryValueType(t *testing.T) {
+	t.Parallel()
+	identity, recipient := sopstest.NewAgeKey(t)
+	plain := "# a comment sops encrypts too\nname: fake-name # trailing comment\ncount: -42\nratio: 1.5e-3\non: false\nempty: \"\"\nnested:\n  # inner comment\n  deep: fake-deep\n"
+	enc := sopstest.EncryptYAML(t, []byte(plain), sopstest.Options{Age: []string{recipient}})
+	if !strings.Contains(string(enc), "type:comment]") {
+		t.Fatalf("the test file has no encrypted comment:\n%s", enc)
+	}
+	dir := t.TempDir()
+	writeSecrets(t, dir, "pangeo-forge", enc)
+	got, err := secrets.Load(context.Background(), dir, "pangeo-forge", secrets.Options{Getenv: env(map[string]string{"SOPS_AGE_KEY": identity})})
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	want := map[string]string{"NAME": "fake-name", "COUNT": "-42", "RATIO": "0.0015", "ON": "false", "EMPTY": "", "NESTED_DEEP": "fake-deep"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("Load mismatch (-want +got):\n%s", diff)
+	}
+}
