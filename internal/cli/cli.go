@@ -7,9 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -158,9 +156,6 @@ func run(ctx context.Context, env Env, cfg config.Config, log *report.Workflow) 
 		HTTP:   httpClient,
 		Secrets: func(ctx context.Context, deployment string) (map[string]string, error) {
 			dir := filepath.Join(cfg.GitHub.Workspace, cfg.SecretsDir)
-			if err := confined(dir, secrets.FileName(deployment)); err != nil {
-				return nil, err
-			}
 			return secrets.Load(ctx, dir, deployment, secrets.Options{Getenv: env.Getenv})
 		},
 	}
@@ -225,42 +220,6 @@ func stopped(signalled, ctx context.Context, timeout time.Duration, res *deploy.
 		return fmt.Errorf("the run was cancelled%s: the runner stopped the job (SIGINT or SIGTERM): %w", where, context.Canceled)
 	}
 	return fmt.Errorf("the run took longer than the timeout input (%s) and was stopped%s; raise timeout or look into the slow phase: %w", timeout, where, context.DeadlineExceeded)
-}
-
-// confined refuses a secrets file that is not a regular file inside dir. A symlink would let a pull
-// request point its review run at any file the runner can read: one leading out of the secrets
-// directory, or config.<review name>.yaml -> config.<prod name>.yaml beside it, which would hand the
-// production secrets to a review app. A missing file is left to secrets.Load, which says how to add
-// it.
-func confined(dir, name string) error {
-	root, err := os.OpenRoot(dir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("failed to open the secrets directory %s: %w", dir, err)
-	}
-	defer root.Close()
-	info, err := root.Lstat(name)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return nil
-	case err != nil:
-		return fmt.Errorf("refusing %s: %w; secrets files must be regular files inside secrets_dir", filepath.Join(dir, name), err)
-	case !info.Mode().IsRegular():
-		return fmt.Errorf("refusing %s: it is a %s, not a regular file; secrets files must be regular files inside secrets_dir, so that no run can be pointed at another deployment's file", filepath.Join(dir, name), fileKind(info.Mode()))
-	}
-	return nil
-}
-
-func fileKind(m fs.FileMode) string {
-	switch {
-	case m&fs.ModeSymlink != 0:
-		return "symlink"
-	case m.IsDir():
-		return "directory"
-	}
-	return "special file"
 }
 
 // reportingClient is the client for check runs, deployments and comments: none without a token.

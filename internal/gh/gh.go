@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/google/go-github/v60/github"
 )
@@ -16,6 +17,9 @@ type Client struct {
 	api   *github.Client
 	owner string
 	repo  string
+	// Backoff is the pause before the first retry of a read that failed with a 5xx or a network
+	// error; the second waits twice as long (default 1s).
+	Backoff time.Duration
 }
 
 // New returns a client for repository "owner/name" at apiURL (e.g. https://api.github.com).
@@ -41,12 +45,34 @@ func New(apiURL, token, repository string, httpClient *http.Client) (*Client, er
 		// WithEnterpriseURLs appends api/v3/ to hosts it does not know; the API URL is used as given.
 		api.BaseURL.Path = strings.TrimSuffix(strings.TrimSuffix(api.BaseURL.Path, "api/v3/"), "/") + "/"
 	}
-	return &Client{api: api, owner: owner, repo: name}, nil
+	return &Client{api: api, owner: owner, repo: name, Backoff: time.Second}, nil
+}
+
+// retryTransient runs step, and again up to twice after a 5xx or a network error, pausing backoff
+// and then twice that. GitHub answers the occasional 502 under load: a deploy must not fail on one.
+func retryTransient(ctx context.Context, backoff time.Duration, step func(context.Context) error) error {
+	for attempt := 0; ; attempt++ {
+		err := step(ctx)
+		if err == nil || attempt == 2 || !transient(err) || ctx.Err() != nil {
+			return err
+		}
+		t := time.NewTimer(backoff << attempt)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		}
+	}
 }
 
 // CommitTree returns the tree SHA of a commit: two commits with the same tree have the same content.
 func (c *Client) CommitTree(ctx context.Context, sha string) (string, error) {
-	commit, _, err := c.api.Git.GetCommit(ctx, c.owner, c.repo, sha)
+	var commit *github.Commit
+	err := retryTransient(ctx, c.Backoff, func(ctx context.Context) (err error) {
+		commit, _, err = c.api.Git.GetCommit(ctx, c.owner, c.repo, sha)
+		return err
+	})
 	if err != nil {
 		return "", fmt.Errorf("failed to read commit %s: %w", sha, err)
 	}
@@ -55,7 +81,11 @@ func (c *Client) CommitTree(ctx context.Context, sha string) (string, error) {
 
 // PullRequestState returns "open" or "closed".
 func (c *Client) PullRequestState(ctx context.Context, number int) (string, error) {
-	pr, _, err := c.api.PullRequests.Get(ctx, c.owner, c.repo, number)
+	var pr *github.PullRequest
+	err := retryTransient(ctx, c.Backoff, func(ctx context.Context) (err error) {
+		pr, _, err = c.api.PullRequests.Get(ctx, c.owner, c.repo, number)
+		return err
+	})
 	if err != nil {
 		return "", fmt.Errorf("failed to read pull request #%d: %w", number, err)
 	}
@@ -64,7 +94,17 @@ func (c *Client) PullRequestState(ctx context.Context, number int) (string, erro
 
 // BranchHead returns the commit at the head of a branch.
 func (c *Client) BranchHead(ctx context.Context, branch string) (string, error) {
-	b, _, err := c.api.Repositories.GetBranch(ctx, c.owner, c.repo, branch, 1)
+	var b *github.Branch
+	err := retryTransient(ctx, c.Backoff, func(ctx context.Context) (err error) {
+		var resp *github.Response
+		b, resp, err = c.api.Repositories.GetBranch(ctx, c.owner, c.repo, branch, 1)
+		if err != nil && resp != nil {
+			// GetBranch reports an HTTP status as a plain error: give it the usual shape, so that a
+			// 404 is not mistaken for a network error.
+			err = &github.ErrorResponse{Response: resp.Response, Message: err.Error()}
+		}
+		return err
+	})
 	if err != nil {
 		return "", fmt.Errorf("failed to read branch %q: %w", branch, err)
 	}

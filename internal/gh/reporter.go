@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/go-github/v60/github"
@@ -45,8 +46,19 @@ type ReporterOptions struct {
 // commit that follows the phases, a GitHub Deployment with its statuses and, for review apps, one
 // sticky pull request comment. Reporting never changes the deploy's result: a failure to report is a
 // warning, said once, naming what to fix. Its methods are called one at a time, in the run's order.
+//
+// What Start opens and what Progress shows is sent by a background worker, so that GitHub's round
+// trips overlap the deploy instead of adding to it; Finish waits for the worker, then concludes.
+// Progress updates are coalesced: a phase that ends before its update is sent is skipped for the next.
 type Reporter struct {
 	opt ReporterOptions
+
+	// The worker owns every field below while it runs; Finish reads them after it has stopped.
+	mu      sync.Mutex // guards phases and the worker's wake-ups
+	wake    chan struct{}
+	closing chan struct{}
+	done    chan struct{}
+	cancel  context.CancelFunc
 
 	plan       plan.Plan
 	active     bool // the run is reported (decided by Start)
@@ -119,23 +131,57 @@ func (r *Reporter) Start(ctx context.Context, p plan.Plan) {
 	if p.Skip != "" {
 		return
 	}
+	// The worker's requests outlive the run's cancellation (r.do detaches them) unless Finish,
+	// itself out of time, stops them.
+	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	r.cancel = cancel
+	r.wake, r.closing, r.done = make(chan struct{}, 1), make(chan struct{}), make(chan struct{})
+	go r.work(wctx)
+}
+
+// work opens the check run, the deployment and the comment, then shows progress until Finish.
+func (r *Reporter) work(ctx context.Context) {
+	defer close(r.done)
 	r.openCheckRun(ctx)
-	if deploys(p.Stage) {
+	if deploys(r.plan.Stage) {
 		r.openDeployment(ctx)
 	}
-	if r.commenting() && p.Stage == plan.StageReview {
+	if r.commenting() && r.plan.Stage == plan.StageReview {
 		r.upsertComment(ctx, r.render(nil, nil).comment(statusDeploying), true)
+	}
+	for {
+		select {
+		case <-r.wake:
+			r.showProgress(ctx)
+		case <-r.closing:
+			return
+		}
 	}
 }
 
 // Progress shows the phase that starts on the check run; it has the signature of deploy.Runner.OnPhase.
 func (r *Reporter) Progress(ctx context.Context, phase string) {
+	r.mu.Lock()
 	r.phases = append(r.phases, phase)
+	r.mu.Unlock()
+	if r.wake == nil {
+		return
+	}
+	select {
+	case r.wake <- struct{}{}:
+	default: // an update is already due: it will show this phase
+	}
+}
+
+func (r *Reporter) showProgress(ctx context.Context) {
 	if r.checkRunID == 0 || r.off[checks] {
 		return
 	}
+	r.mu.Lock()
+	phases := append([]string(nil), r.phases...)
+	r.mu.Unlock()
 	v := r.render(nil, nil)
-	out := &CheckOutput{Title: v.progressTitle(phase), Summary: v.progressSummary(r.phases)}
+	out := &CheckOutput{Title: v.progressTitle(phases[len(phases)-1]), Summary: v.progressSummary(phases)}
 	err := r.do(ctx, func(ctx context.Context) error {
 		return r.opt.Client.UpdateCheckRun(ctx, r.checkRunID, CheckRun{Name: r.checkName, Status: "in_progress", Output: out})
 	})
@@ -144,9 +190,27 @@ func (r *Reporter) Progress(ctx context.Context, phase string) {
 	}
 }
 
+// stopWorker waits for the worker to send what it has started; if ctx ends first (a cancelled run
+// has seconds left), the worker's requests are abandoned.
+func (r *Reporter) stopWorker(ctx context.Context) {
+	if r.done == nil {
+		return
+	}
+	close(r.closing)
+	select {
+	case <-r.done:
+	case <-ctx.Done():
+		r.cancel()
+		<-r.done
+	}
+	r.cancel()
+	r.done = nil
+}
+
 // Finish concludes what Start opened from the run's result and error. It also warns, in the log,
 // about custom domains whose certificate is failing, whether or not GitHub is reported to.
 func (r *Reporter) Finish(ctx context.Context, res *deploy.Result, runErr error) {
+	r.stopWorker(ctx)
 	if res == nil {
 		res = &deploy.Result{Stage: r.plan.Stage, Deployment: r.plan.Deployment, Commit: r.plan.Commit}
 	}
@@ -356,21 +420,11 @@ func (r *Reporter) do(ctx context.Context, step func(context.Context) error) err
 		ctx, cancel = context.WithDeadline(ctx, deadline)
 		defer cancel()
 	}
-	for attempt := 0; ; attempt++ {
+	return retryTransient(ctx, r.opt.Backoff, func(ctx context.Context) error {
 		sctx, cancel := context.WithTimeout(ctx, r.opt.Timeout)
-		err := step(sctx)
-		cancel()
-		if err == nil || attempt == 2 || !transient(err) || ctx.Err() != nil {
-			return err
-		}
-		t := time.NewTimer(r.opt.Backoff << attempt)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return err
-		}
-	}
+		defer cancel()
+		return step(sctx)
+	})
 }
 
 func transient(err error) bool {

@@ -89,8 +89,10 @@ func Load(ctx context.Context, dir, deployment string, opt Options) (map[string]
 		return nil, fmt.Errorf("deployment name %q cannot name a secrets file: use letters, digits, dots, dashes and underscores", deployment)
 	}
 	path := filepath.Join(dir, FileName(deployment))
-	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+	if err := regularFile(dir, FileName(deployment)); errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%w: %s does not exist; add the deployment's credentials there, encrypted with sops (sops --encrypt --in-place %s)", ErrNotFound, path, path)
+	} else if err != nil {
+		return nil, err
 	}
 	doc, err := DecryptFile(ctx, path, opt)
 	if err != nil {
@@ -379,4 +381,39 @@ func plainValue(v any, path []string) (any, error) {
 	default:
 		return v, nil
 	}
+}
+
+// regularFile refuses a secrets file that is not a regular file inside dir. A symlink would let a pull
+// request point its review run at any file the runner can read: one leading out of the secrets
+// directory, or config.<review name>.yaml -> config.<prod name>.yaml beside it, which would hand the
+// production secrets to a review app. A missing file (or directory) is fs.ErrNotExist.
+func regularFile(dir, name string) error {
+	root, err := os.OpenRoot(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	if err != nil {
+		return fmt.Errorf("failed to open the secrets directory %s: %w", dir, err)
+	}
+	defer root.Close()
+	info, err := root.Lstat(name)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return err
+	case err != nil:
+		return fmt.Errorf("refusing %s: %w; secrets files must be regular files inside secrets_dir", filepath.Join(dir, name), err)
+	case !info.Mode().IsRegular():
+		return fmt.Errorf("refusing %s: it is a %s, not a regular file; secrets files must be regular files inside secrets_dir, so that no run can be pointed at another deployment's file", filepath.Join(dir, name), fileKind(info.Mode()))
+	}
+	return nil
+}
+
+func fileKind(m fs.FileMode) string {
+	switch {
+	case m&fs.ModeSymlink != 0:
+		return "symlink"
+	case m.IsDir():
+		return "directory"
+	}
+	return "special file"
 }
