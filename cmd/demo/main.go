@@ -61,9 +61,30 @@ func run(ctx context.Context) error {
 	if v := world.GitHub.Violations(); len(v) > 0 {
 		return fmt.Errorf("the GitHub test server saw requests that break its description: %s", strings.Join(v, "; "))
 	}
+	printGitHub(world)
 	fmt.Printf("\nAll five phases of the lifecycle ran. Heroku saw %d requests, GitHub %d.\n",
 		len(world.Heroku.Requests()), len(world.GitHub.Requests()))
 	return nil
+}
+
+// printGitHub shows what the pull request's readers see on GitHub afterwards.
+func printGitHub(world *sandbox.World) {
+	fmt.Printf("\n%s\n== On GitHub afterwards\n%s\n", strings.Repeat("=", 100), strings.Repeat("=", 100))
+	fmt.Println("-- check runs:")
+	for _, cr := range world.GitHub.CheckRuns(sandbox.Repository) {
+		fmt.Printf("   %-16s on %.12s: %s (%s)\n", cr.Name, cr.HeadSHA, cr.Conclusion, cr.Title)
+	}
+	fmt.Println("-- deployments:")
+	for _, d := range world.GitHub.Deployments(sandbox.Repository) {
+		var states []string
+		for _, st := range d.Statuses {
+			states = append(states, st.State)
+		}
+		fmt.Printf("   %-22s on %.12s: %s\n", d.Environment, d.SHA, strings.Join(states, " -> "))
+	}
+	for _, c := range world.GitHub.Comments(sandbox.Repository, sandbox.PR) {
+		fmt.Printf("-- the sticky comment on pull request #%d (edited in place):\n%s", sandbox.PR, indent(c.Body))
+	}
 }
 
 func indent(s string) string {

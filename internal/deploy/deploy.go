@@ -25,6 +25,7 @@ import (
 type Heroku interface {
 	Pipeline(ctx context.Context, nameOrID string) (heroku.Pipeline, error)
 	AppAtStage(ctx context.Context, pipelineID, stage string) (heroku.App, error)
+	AppIDAtStage(ctx context.Context, pipelineID, stage string) (string, error)
 	App(ctx context.Context, nameOrID string) (heroku.App, error)
 	ReviewAppConfig(ctx context.Context, pipelineID string) (heroku.ReviewAppConfig, error)
 	ReviewApps(ctx context.Context, pipelineID string) ([]heroku.ReviewApp, error)

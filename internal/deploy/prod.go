@@ -17,14 +17,16 @@ func (r *Runner) prod(ctx context.Context, p plan.Plan, pipeline heroku.Pipeline
 	if err != nil {
 		return err
 	}
-	stagingApp, err := r.Heroku.AppAtStage(ctx, pipeline.ID, "staging")
+	// Only the staging app's ID is needed: its name comes with its release.
+	stagingID, err := r.Heroku.AppIDAtStage(ctx, pipeline.ID, "staging")
 	if err != nil {
 		return err
 	}
-	release, err := r.Heroku.CurrentRelease(ctx, stagingApp.ID)
+	release, err := r.Heroku.CurrentRelease(ctx, stagingID)
 	if err != nil {
 		return err
 	}
+	stagingApp := heroku.App{ID: stagingID, Name: release.App}
 	if release.SlugID == "" {
 		return fmt.Errorf("the staging app %s has no built release to promote: deploy to staging first", stagingApp.Name)
 	}

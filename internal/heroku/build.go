@@ -30,6 +30,7 @@ type BuildCreate struct{ SourceURL, Checksum, Version string }
 // failed; Current marks the one the app runs.
 type Release struct {
 	ID                                           string
+	App                                          string // the app's name
 	Version                                      int
 	Status, SlugID, OutputStreamURL, Description string
 	Current                                      bool
@@ -285,7 +286,7 @@ func (c *Client) streamOutput(ctx context.Context, url string, log io.Writer, wh
 func toRelease(r *heroku.Release) Release {
 	out := Release{
 		ID: r.ID, Version: r.Version, Status: r.Status, OutputStreamURL: deref(r.OutputStreamURL),
-		Description: r.Description, Current: r.Current, CreatedAt: r.CreatedAt,
+		Description: r.Description, Current: r.Current, CreatedAt: r.CreatedAt, App: r.App.Name,
 	}
 	if r.Slug != nil {
 		out.SlugID = r.Slug.ID

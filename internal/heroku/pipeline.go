@@ -48,22 +48,30 @@ func (c *Client) Couplings(ctx context.Context, pipelineID string) ([]Coupling, 
 // listCouplings lists the pipeline's couplings, only those at stage unless it is empty, and
 // resolves the apps of those it keeps (one GET each, so filtering first saves requests on pipelines
 // with many review apps). With reuse, the list read last is used again when no write came since.
-func (c *Client) listCouplings(ctx context.Context, pipelineID, stage string, reuse bool) ([]Coupling, error) {
-	c.mu.Lock()
-	cached := c.couplings
-	c.mu.Unlock()
-	var raw []heroku.PipelineCoupling
-	if reuse && cached != nil && cached.pipelineID == pipelineID {
-		raw = cached.raw
-	} else {
-		var err error
-		raw, err = list[heroku.PipelineCoupling](ctx, c, p("/pipelines/", pipelineID, "/pipeline-couplings"), idRange(), nil)
-		if err != nil {
-			return nil, fmt.Errorf("listing the couplings of pipeline %s: %w", pipelineID, err)
+// AppIDAtStage is AppAtStage for a caller that needs only the app's ID: it saves reading the app.
+func (c *Client) AppIDAtStage(ctx context.Context, pipelineID, stage string) (string, error) {
+	raw, err := c.rawCouplings(ctx, pipelineID, true)
+	if err != nil {
+		return "", err
+	}
+	var ids []string
+	for _, pc := range raw {
+		if pc.Stage == stage {
+			ids = append(ids, pc.App.ID)
 		}
-		c.mu.Lock()
-		c.couplings = &couplingList{pipelineID: pipelineID, raw: raw}
-		c.mu.Unlock()
+	}
+	if len(ids) != 1 {
+		// The full lookup words the error (none, or several apps and their names).
+		app, err := c.AppAtStage(ctx, pipelineID, stage)
+		return app.ID, err
+	}
+	return ids[0], nil
+}
+
+func (c *Client) listCouplings(ctx context.Context, pipelineID, stage string, reuse bool) ([]Coupling, error) {
+	raw, err := c.rawCouplings(ctx, pipelineID, reuse)
+	if err != nil {
+		return nil, err
 	}
 	var out []Coupling
 	for _, pc := range raw {
@@ -138,4 +146,23 @@ func deref[T any](v *T) T {
 		return zero
 	}
 	return *v
+}
+
+// rawCouplings lists the pipeline's couplings, reusing the last list when reuse is set and the
+// client has written nothing since.
+func (c *Client) rawCouplings(ctx context.Context, pipelineID string, reuse bool) ([]heroku.PipelineCoupling, error) {
+	c.mu.Lock()
+	cached := c.couplings
+	c.mu.Unlock()
+	if reuse && cached != nil && cached.pipelineID == pipelineID {
+		return cached.raw, nil
+	}
+	raw, err := list[heroku.PipelineCoupling](ctx, c, p("/pipelines/", pipelineID, "/pipeline-couplings"), idRange(), nil)
+	if err != nil {
+		return nil, fmt.Errorf("listing the couplings of pipeline %s: %w", pipelineID, err)
+	}
+	c.mu.Lock()
+	c.couplings = &couplingList{pipelineID: pipelineID, raw: raw}
+	c.mu.Unlock()
+	return raw, nil
 }
