@@ -175,7 +175,7 @@ func TestAppSetupLeaksNoSecret(t *testing.T) {
 	t.Parallel()
 	w := newAppSetupWorld(t)
 	values := secretValues(t, w)
-	var written []string
+	var runs []*Run
 	for _, step := range Lifecycle() {
 		run, err := w.Run(context.Background(), appSetupMode(step), nil)
 		if err != nil {
@@ -184,34 +184,13 @@ func TestAppSetupLeaksNoSecret(t *testing.T) {
 		if run.Code != 0 {
 			t.Fatalf("%s: exit %d\n%s", step.Title, run.Code, run.Log)
 		}
-		var log []string
-		for _, line := range strings.Split(run.Log, "\n") {
-			if !strings.HasPrefix(line, "::add-mask::") {
-				log = append(log, line)
-			}
-		}
-		written = append(written, strings.Join(log, "\n"), run.Stderr, run.Summary)
-		for k, v := range run.Outputs {
-			written = append(written, k+"="+v)
-		}
+		runs = append(runs, run)
 	}
-	for _, r := range w.Heroku.Requests() {
-		if carriesConfigVars(r) || (r.Method == "POST" && r.Path == "/app-setups") {
-			continue
-		}
-		written = append(written, r.Method+" "+r.Path+"\n"+string(r.Body))
+	carries := func(r herokuapi.Request) bool {
+		return carriesConfigVars(r) || (r.Method == "POST" && r.Path == "/app-setups")
 	}
-	for _, r := range w.GitHub.Requests() {
-		written = append(written, r.Method+" "+r.Path+"\n"+string(r.Body))
-	}
-	for _, text := range written {
-		for _, v := range values {
-			for _, enc := range encodings(v) {
-				if strings.Contains(text, enc) {
-					t.Errorf("a decrypted value (%d bytes) was written out:\n%.300s", len(v), text)
-				}
-			}
-		}
+	for _, leak := range findLeaks(values, writtenBy(w, runs, carries)) {
+		t.Error(leak)
 	}
 }
 

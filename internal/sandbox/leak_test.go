@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+
+	"github.com/pangeo-forge/deploy-action/internal/fake/herokuapi"
 )
 
 // findLeaks returns where any of values, in any of its encodings, occurs in texts.
@@ -17,6 +19,28 @@ func findLeaks(values, texts []string) []string {
 				}
 			}
 		}
+	}
+	return out
+}
+
+// writtenBy is everything the runs wrote where a reader can see it: their logs (less the masks),
+// stderr, summaries and outputs, and every request to GitHub and to Heroku, less the Heroku requests
+// that must carry config vars (carries).
+func writtenBy(w *World, runs []*Run, carries func(herokuapi.Request) bool) []string {
+	var out []string
+	for _, run := range runs {
+		out = append(out, withoutMasks(run.Log), run.Stderr, run.Summary)
+		for k, v := range run.Outputs {
+			out = append(out, k+"="+v)
+		}
+	}
+	for _, r := range w.Heroku.Requests() {
+		if !carries(r) {
+			out = append(out, r.Method+" "+r.Path+"\n"+string(r.Body))
+		}
+	}
+	for _, r := range w.GitHub.Requests() {
+		out = append(out, r.Method+" "+r.Path+"\n"+string(r.Body))
 	}
 	return out
 }

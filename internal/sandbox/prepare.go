@@ -78,8 +78,7 @@ func (w *World) Prepare(step Step) (*Prepared, error) {
 	return p, nil
 }
 
-// stepEnv is the environment of one step. It must match the one Run builds: TestPrepareMatchesRun
-// compares them, so a change to Run that is not made here fails.
+// stepEnv is the environment of one step, with the runner's files at the given paths.
 func (w *World) stepEnv(step Step, eventPath, outputPath, summaryPath string) map[string]string {
 	env := map[string]string{
 		"GITHUB_ACTIONS":       "true",

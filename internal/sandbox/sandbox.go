@@ -9,7 +9,6 @@ import (
 	"context"
 	"crypto/sha1"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -155,59 +154,13 @@ type Run struct {
 	Env     map[string]string
 }
 
-// Run performs one step through the action's entry point, with the environment the runner gives a
-// container action. The log is also copied to tee when it is not nil.
+// Run performs one step through the action's entry point, in-process, with the environment the
+// runner gives a container action (laid out by Prepare). The log is also copied to tee when it is
+// not nil.
 func (w *World) Run(ctx context.Context, step Step, tee io.Writer) (*Run, error) {
-	runDir, err := os.MkdirTemp(w.dir, "run-")
+	p, err := w.Prepare(step)
 	if err != nil {
 		return nil, err
-	}
-	eventPath := filepath.Join(runDir, "event.json")
-	payload, err := json.MarshalIndent(step.Payload, "", "  ")
-	if err != nil {
-		return nil, err
-	}
-	if err := os.WriteFile(eventPath, payload, 0o644); err != nil {
-		return nil, err
-	}
-	outputPath := filepath.Join(runDir, "output")
-	summaryPath := filepath.Join(runDir, "summary.md")
-	for _, p := range []string{outputPath, summaryPath} {
-		if err := os.WriteFile(p, nil, 0o644); err != nil {
-			return nil, err
-		}
-	}
-	if step.Checkout != "" {
-		if err := w.Checkout(step.Checkout); err != nil {
-			return nil, err
-		}
-	}
-	env := map[string]string{
-		"GITHUB_ACTIONS":       "true",
-		"GITHUB_WORKSPACE":     w.Workspace,
-		"GITHUB_EVENT_NAME":    step.Event,
-		"GITHUB_EVENT_PATH":    eventPath,
-		"GITHUB_REPOSITORY":    Repository,
-		"GITHUB_SHA":           step.SHA,
-		"GITHUB_REF":           step.Ref,
-		"GITHUB_RUN_ID":        "4242",
-		"GITHUB_RUN_ATTEMPT":   "1",
-		"GITHUB_ACTOR":         "cisaacstern",
-		"GITHUB_SERVER_URL":    "https://github.com",
-		"GITHUB_API_URL":       w.GitHub.URL(),
-		"GITHUB_OUTPUT":        outputPath,
-		"GITHUB_STEP_SUMMARY":  summaryPath,
-		"INPUT_HEROKU_API_KEY": herokuToken,
-		"INPUT_HEROKU_API_URL": w.Heroku.URL(),
-		"INPUT_GITHUB_TOKEN":   githubToken,
-		"INPUT_PIPELINE":       Pipeline,
-		"SOPS_AGE_KEY":         strings.TrimSpace(w.AgeKey),
-	}
-	for k, v := range step.Inputs {
-		env["INPUT_"+strings.ToUpper(k)] = v
-	}
-	for k, v := range step.Env {
-		env[k] = v
 	}
 	var stdout, stderr bytes.Buffer
 	var out io.Writer = &stdout
@@ -216,18 +169,9 @@ func (w *World) Run(ctx context.Context, step Step, tee io.Writer) (*Run, error)
 	}
 	code := cli.Main(ctx, cli.Env{
 		Stdout: out, Stderr: &stderr, Stdin: strings.NewReader(""),
-		Getenv: func(k string) string { return env[k] },
+		Getenv: func(k string) string { return p.Env[k] },
 	})
-	run := &Run{Code: code, Log: stdout.String(), Stderr: stderr.String(), Env: env}
-	if run.Outputs, err = readOutputs(outputPath); err != nil {
-		return run, err
-	}
-	summary, err := os.ReadFile(summaryPath)
-	if err != nil {
-		return run, err
-	}
-	run.Summary = string(summary)
-	return run, nil
+	return p.Result(code, stdout.String(), stderr.String())
 }
 
 // readOutputs parses a GITHUB_OUTPUT file: name<<DELIMITER, value lines, DELIMITER.
