@@ -146,8 +146,10 @@ func (v *view) summary() string {
 		switch {
 		case res.Deployed:
 			fmt.Fprintf(&b, "**Deployed** %s to %s", code(res.Deployment), link(res.App, res.AppURL))
-		default:
+		case res.Deployment != "":
 			fmt.Fprintf(&b, "**Done**: %s", res.Deployment)
+		default: // a test run or a secrets check: no deployment
+			fmt.Fprintf(&b, "**Done**: the %s stage", v.plan.Stage)
 		}
 		if res.Action != "" {
 			fmt.Fprintf(&b, ": %s", res.Action)
