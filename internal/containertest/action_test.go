@@ -37,7 +37,7 @@ type actionFile struct {
 
 func readAction(t *testing.T) actionFile {
 	t.Helper()
-	root, err := moduleRoot()
+	root, err := sandbox.FindRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,7 +173,7 @@ type workflow struct {
 func TestExampleWorkflows(t *testing.T) {
 	t.Parallel()
 	a := readAction(t)
-	root, err := moduleRoot()
+	root, err := sandbox.FindRoot()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -162,7 +162,7 @@ func testImage(t *testing.T) (*engine, string) {
 // it and the host's CA bundle: no registry is reachable, so the Dockerfile's distroless base cannot be
 // pulled, but the final stage holds nothing else that the binary uses.
 func buildImage(ctx context.Context, e *engine, dir string) (string, error) {
-	root, err := moduleRoot()
+	root, err := sandbox.FindRoot()
 	if err != nil {
 		return "", err
 	}
@@ -249,23 +249,6 @@ func copyFile(from, to string) error {
 		return err
 	}
 	return os.WriteFile(to, data, 0o644)
-}
-
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("cannot find the module root (go.mod) above the working directory")
-		}
-		dir = parent
-	}
 }
 
 // containerEnv is the step's environment as the runner hands it to a container: host paths of the

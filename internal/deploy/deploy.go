@@ -382,17 +382,7 @@ func (r *Runner) buildOn(ctx context.Context, p plan.Plan, app heroku.App, vars 
 	if build.ReleaseID == "" {
 		return fmt.Errorf("build %s succeeded but Heroku made no release", build.ID)
 	}
-	err = r.phase(res, "release", func() error {
-		end := r.Log.Group(fmt.Sprintf("Release on %s", app.Name))
-		rel, err := r.Heroku.WaitRelease(ctx, app.ID, build.ReleaseID, r.output())
-		end()
-		if err != nil {
-			return err
-		}
-		res.Release = rel.Version
-		return nil
-	})
-	if err != nil {
+	if err := r.phase(res, "release", func() error { return r.waitRelease(ctx, app, build.ReleaseID, res) }); err != nil {
 		return err
 	}
 	if res.Action == "" {
@@ -454,6 +444,19 @@ func byteSize(n int64) string {
 		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
 	}
 	return fmt.Sprintf("%d B", n)
+}
+
+// waitRelease follows a release (its release phase's output in a log group) until it succeeds or
+// fails, and records its version.
+func (r *Runner) waitRelease(ctx context.Context, app heroku.App, releaseID string, res *Result) error {
+	end := r.Log.Group(fmt.Sprintf("Release on %s", app.Name))
+	rel, err := r.Heroku.WaitRelease(ctx, app.ID, releaseID, r.output())
+	end()
+	if err != nil {
+		return err
+	}
+	res.Release = rel.Version
+	return nil
 }
 
 // output is where build and release output goes: the log, and the tail kept for the check run.

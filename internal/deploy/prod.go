@@ -74,18 +74,11 @@ func (r *Runner) prod(ctx context.Context, p plan.Plan, pipeline heroku.Pipeline
 			return err
 		}
 		for _, t := range targets {
-			if t.AppID != prodApp.ID {
-				continue
+			if t.AppID == prodApp.ID {
+				return r.waitRelease(ctx, prodApp, t.ReleaseID, res)
 			}
-			end := r.Log.Group(fmt.Sprintf("Release on %s", prodApp.Name))
-			rel, err := r.Heroku.WaitRelease(ctx, prodApp.ID, t.ReleaseID, r.output())
-			end()
-			if err != nil {
-				return err
-			}
-			res.Release = rel.Version
 		}
-		return nil
+		return fmt.Errorf("promotion %s has no target on the production app %s", promotion.ID, prodApp.Name)
 	})
 	if err != nil {
 		return err

@@ -18,7 +18,7 @@ import (
 // figure is the binary's own start, config, event and plan). The container's own start is measured
 // by `make bench-container`.
 func BenchmarkColdStart(b *testing.B) {
-	root, err := findRoot()
+	root, err := FindRoot()
 	if err != nil {
 		b.Fatal(err)
 	}

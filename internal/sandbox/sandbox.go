@@ -61,7 +61,7 @@ func New(opt Options) (*World, error) {
 	root := opt.Root
 	if root == "" {
 		var err error
-		if root, err = findRoot(); err != nil {
+		if root, err = FindRoot(); err != nil {
 			return nil, err
 		}
 	}
@@ -204,7 +204,8 @@ func readOutputs(path string) (map[string]string, error) {
 	return out, nil
 }
 
-func findRoot() (string, error) {
+// FindRoot finds the repository root (the directory with go.mod) from the working directory up.
+func FindRoot() (string, error) {
 	dir, err := os.Getwd()
 	if err != nil {
 		return "", err

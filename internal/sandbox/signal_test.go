@@ -19,7 +19,7 @@ var buildBinary = sync.OnceValues(func() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	root, err := findRoot()
+	root, err := FindRoot()
 	if err != nil {
 		return "", err
 	}
