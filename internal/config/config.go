@@ -44,6 +44,7 @@ const (
 	DefaultDeploymentVar = "PANGEO_FORGE_DEPLOYMENT"
 	DefaultAppDir        = "."
 	DefaultTimeout       = 20 * time.Minute
+	DefaultHealthTimeout = 2 * time.Minute
 	DefaultServerURL     = "https://github.com"
 	DefaultAPIURL        = "https://api.github.com"
 )
@@ -65,6 +66,7 @@ type Config struct {
 	Team                                              string        // app-setup: Heroku team of the PR apps; "" means the pipeline owner's
 	ReviewTTL                                         time.Duration // 0: no age-based cleanup
 	HealthPath                                        string
+	HealthTimeout                                     time.Duration // how long the app has to answer 2xx
 	Rollback                                          bool
 	DryRun                                            bool
 	PRComment                                         bool // one sticky comment on a review app's pull request
@@ -201,6 +203,13 @@ func Load(getenv func(string) string) (Config, error) {
 		fail("input %q: %q is not a positive duration: use Go's form, e.g. 20m or 1h30m", "timeout", raw)
 	} else {
 		c.Timeout = d
+	}
+	if raw := action.GetInput("health_timeout"); raw == "" {
+		c.HealthTimeout = DefaultHealthTimeout
+	} else if d, err := time.ParseDuration(raw); err != nil || d <= 0 {
+		fail("input %q: %q is not a positive duration: use Go's form, e.g. 2m or 90s", "health_timeout", raw)
+	} else {
+		c.HealthTimeout = d
 	}
 	if raw := action.GetInput("review_ttl"); raw != "" {
 		d, err := parseTTL(raw)

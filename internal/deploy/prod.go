@@ -4,9 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
-	"strings"
-	"time"
 
 	"github.com/pangeo-forge/deploy-action/internal/heroku"
 	"github.com/pangeo-forge/deploy-action/internal/plan"
@@ -48,11 +45,12 @@ func (r *Runner) prod(ctx context.Context, p plan.Plan, pipeline heroku.Pipeline
 	}
 	r.Log.Infof("Promoting release v%d of %s to %s: %s", release.Version, stagingApp.Name, prodApp.Name, why)
 	res.App, res.AppURL, res.Commit = prodApp.Name, prodApp.WebURL, slug.Commit
-	if err := r.applyVars(ctx, prodApp, vars, res); err != nil {
-		return err
-	}
+	// What prod runs before anything changes: the release a failed health check rolls back to.
 	previous, err := r.Heroku.CurrentRelease(ctx, prodApp.ID)
 	if err != nil && !isNotFound(err) && !errors.Is(err, heroku.ErrNoRelease) {
+		return err
+	}
+	if err := r.applyVars(ctx, prodApp, vars, res); err != nil {
 		return err
 	}
 	if previous.SlugID != "" && previous.SlugID == release.SlugID {
@@ -118,48 +116,20 @@ func (r *Runner) sameContent(ctx context.Context, p plan.Plan, stagingCommit str
 
 // rollbackAfter rolls prod back to the release it ran before, when rollback is on.
 func (r *Runner) rollbackAfter(ctx context.Context, app heroku.App, previous heroku.Release, cause error) error {
-	if !r.Config.Rollback || previous.ID == "" {
+	switch {
+	case !r.Config.Rollback:
 		return cause
+	case previous.ID == "" || previous.SlugID == "":
+		return fmt.Errorf("%w; not rolled back: %s ran no code before this release", cause, app.Name)
 	}
 	rel, err := r.Heroku.Rollback(ctx, app.ID, previous.ID)
+	if err == nil {
+		// The rollback is a release like any other: it counts once it has run.
+		rel, err = r.Heroku.WaitRelease(ctx, app.ID, rel.ID, r.output())
+	}
 	if err != nil {
 		return errors.Join(cause, fmt.Errorf("rollback to v%d failed: %w", previous.Version, err))
 	}
 	r.Log.Warningf("Rolled %s back to v%d (new release v%d)", app.Name, previous.Version, rel.Version)
 	return fmt.Errorf("%w; rolled back to v%d", cause, previous.Version)
-}
-
-func (r *Runner) healthCheck(ctx context.Context, app heroku.App) error {
-	client := r.HTTP
-	if client == nil {
-		client = http.DefaultClient
-	}
-	interval := r.HealthInterval
-	if interval <= 0 {
-		interval = 2 * time.Second
-	}
-	url := strings.TrimSuffix(app.WebURL, "/") + "/" + strings.TrimPrefix(r.Config.HealthPath, "/")
-	var last string
-	for {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		if err != nil {
-			return fmt.Errorf("invalid health check URL %q: %w", url, err)
-		}
-		resp, err := client.Do(req)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode/100 == 2 {
-				r.Log.Infof("Health check %s answered %d", url, resp.StatusCode)
-				return nil
-			}
-			last = resp.Status
-		} else {
-			last = err.Error()
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("health check %s did not answer 2xx before the timeout (last: %s)", url, last)
-		case <-time.After(interval):
-		}
-	}
 }

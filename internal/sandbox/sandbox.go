@@ -13,9 +13,11 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/pangeo-forge/deploy-action/internal/cli"
@@ -54,6 +56,40 @@ type World struct {
 	Root      string
 	AgeKey    string
 	dir       string
+
+	mu        sync.Mutex
+	appStatus func(host, path string) int
+}
+
+// SetAppStatus decides what the deployed apps answer on their *.herokuapp.com URLs (the health
+// check): the HTTP status for a host and path. By default every app answers 200.
+func (w *World) SetAppStatus(f func(host, path string) int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.appStatus = f
+}
+
+// appsTransport answers requests to the apps' *.herokuapp.com URLs in memory (nothing leaves the
+// machine) and sends every other request on.
+type appsTransport struct{ w *World }
+
+func (t appsTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	host := r.URL.Hostname()
+	if !strings.HasSuffix(host, ".herokuapp.com") {
+		return http.DefaultTransport.RoundTrip(r)
+	}
+	t.w.mu.Lock()
+	f := t.w.appStatus
+	t.w.mu.Unlock()
+	status := http.StatusOK
+	if f != nil {
+		status = f(host, r.URL.Path)
+	}
+	return &http.Response{
+		StatusCode: status, Status: fmt.Sprintf("%d %s", status, http.StatusText(status)),
+		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header: http.Header{}, Body: io.NopCloser(strings.NewReader("")), Request: r,
+	}, nil
 }
 
 // New starts the servers and lays out the workspace.
@@ -169,7 +205,8 @@ func (w *World) Run(ctx context.Context, step Step, tee io.Writer) (*Run, error)
 	}
 	code := cli.Main(ctx, cli.Env{
 		Stdout: out, Stderr: &stderr, Stdin: strings.NewReader(""),
-		Getenv: func(k string) string { return p.Env[k] },
+		Getenv:     func(k string) string { return p.Env[k] },
+		HTTPClient: &http.Client{Transport: appsTransport{w}},
 	})
 	return p.Result(code, stdout.String(), stderr.String())
 }
