@@ -1,11 +1,17 @@
 package sandbox
 
 import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
 	"context"
+	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"filippo.io/age"
 
@@ -247,5 +253,75 @@ func TestBadInput(t *testing.T) {
 				t.Errorf("deployed=true after a failure")
 			}
 		})
+	}
+}
+
+// TestSweepByAge: with review_ttl, a scheduled teardown also removes review apps of open pull
+// requests that were not deployed for longer than that.
+func TestSweepByAge(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	ctx := context.Background()
+	mustRun(t, w, ctx, Lifecycle()[0]) // PR #80 stays open
+	sweep := withInputs(Step{Event: "schedule", Payload: map[string]any{"schedule": "0 3 * * *"}, SHA: CommitMain, Ref: "refs/heads/main"}, "stage", "teardown", "review_ttl", "1h")
+	if run := mustRun(t, w, ctx, sweep); !strings.Contains(run.Log, "No review app") {
+		t.Errorf("an hour-long TTL removed a fresh review app:\n%s", run.Log)
+	}
+	time.Sleep(50 * time.Millisecond)
+	sweep.Inputs["review_ttl"] = "20ms"
+	run := mustRun(t, w, ctx, sweep)
+	if !strings.Contains(run.Log, "not deployed for more than 20ms") {
+		t.Errorf("the log does not say why the app was removed:\n%s", run.Log)
+	}
+	for _, ra := range w.Heroku.ReviewApps(Pipeline) {
+		if ra.Status != "deleting" {
+			t.Errorf("review app past its TTL = %+v, want it deleted", ra)
+		}
+	}
+}
+
+// TestAppDir: with app_dir, only that subdirectory is uploaded, as the root of the app.
+func TestAppDir(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	sub := filepath.Join(w.Workspace, "services", "api")
+	if err := os.MkdirAll(sub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"Procfile", "app.json", "requirements.txt", "runtime.txt"} {
+		if err := os.Rename(filepath.Join(w.Workspace, name), filepath.Join(sub, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(w.Workspace, "README.md"), []byte("not part of the app\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run := mustRun(t, w, context.Background(), withInputs(Lifecycle()[2], "app_dir", "services/api"))
+	if run.Outputs["deployed"] != "true" {
+		t.Fatalf("outputs = %v\n%s", run.Outputs, run.Log)
+	}
+	var names []string
+	for _, r := range w.Heroku.Requests() {
+		if r.Method != "PUT" {
+			continue
+		}
+		zr, err := gzip.NewReader(bytes.NewReader(r.Body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr := tar.NewReader(zr)
+		for {
+			h, err := tr.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			names = append(names, h.Name)
+		}
+	}
+	if !slices.Contains(names, "app.json") || !slices.Contains(names, "Procfile") || slices.Contains(names, "README.md") || slices.ContainsFunc(names, func(n string) bool { return strings.HasPrefix(n, "services") || strings.HasPrefix(n, "secrets") }) {
+		t.Errorf("uploaded entries = %v, want the app's files at the root and nothing else", names)
 	}
 }
