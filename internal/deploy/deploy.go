@@ -30,7 +30,7 @@ type Heroku interface {
 	ReviewAppConfig(ctx context.Context, pipelineID string) (heroku.ReviewAppConfig, error)
 	ReviewApps(ctx context.Context, pipelineID string) ([]heroku.ReviewApp, error)
 	CreateReviewApp(ctx context.Context, r heroku.ReviewAppCreate) (heroku.ReviewApp, error)
-	WaitReviewApp(ctx context.Context, id string) (heroku.ReviewApp, error)
+	WaitReviewApp(ctx context.Context, id string, log io.Writer) (heroku.ReviewApp, error)
 	DeleteReviewApp(ctx context.Context, id string) error
 	UploadSource(ctx context.Context, body io.ReaderAt, size int64) (heroku.Source, error)
 	ConfigVars(ctx context.Context, app string) (map[string]string, error)

@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/pangeo-forge/deploy-action/internal/config"
 	"github.com/pangeo-forge/deploy-action/internal/heroku"
@@ -21,7 +22,8 @@ func (r *Runner) review(ctx context.Context, p plan.Plan, pipeline heroku.Pipeli
 	}
 	if existing != nil {
 		if existing.Status != "created" {
-			ra, err := r.Heroku.WaitReviewApp(ctx, existing.ID)
+			// Another run's creation is under way: wait for it rather than make a second app.
+			ra, err := r.Heroku.WaitReviewApp(ctx, existing.ID, nil)
 			if err != nil {
 				return err
 			}
@@ -63,7 +65,10 @@ func (r *Runner) review(ctx context.Context, p plan.Plan, pipeline heroku.Pipeli
 		if err != nil {
 			return err
 		}
-		ra, err = r.Heroku.WaitReviewApp(ctx, created.ID)
+		end := r.Log.Group(fmt.Sprintf("Review app of pull request #%d: build and release", p.PR))
+		ra, err = r.Heroku.WaitReviewApp(ctx, created.ID, r.output())
+		end()
+		res.BuildID = ra.BuildID
 		return err
 	})
 	if err != nil {

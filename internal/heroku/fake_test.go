@@ -261,7 +261,7 @@ func TestFakeReviewApp(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ra, err = c.WaitReviewApp(ctx, ra.ID)
+	ra, err = c.WaitReviewApp(ctx, ra.ID, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"time"
 
@@ -25,6 +26,7 @@ type ReviewApp struct {
 	PRNumber                       int
 	Branch, Status, Message, AppID string
 	CreatedAt, UpdatedAt           time.Time
+	BuildID                        string // the app's build, when WaitReviewApp followed it
 }
 
 // ReviewAppCreate asks for a review app for a pull request. SourceURL is a Source's GetURL;
@@ -162,13 +164,14 @@ func (c *Client) ReviewApp(ctx context.Context, id string) (ReviewApp, error) {
 }
 
 // WaitReviewApp waits until the review app is created, or returns a *FailedError with Heroku's
-// message when it errored or was deleted meanwhile.
+// message when it errored or was deleted meanwhile. The output of the app's build and release phase
+// goes to log (nil: discarded).
 //
 // Polling alone would notice the end up to a poll interval late. So once Heroku has made the app,
 // the wait follows the output streams of the app's build and release phase (discarding them) and
 // reads the review app again as soon as they end: a handful of requests for the whole build
 // rather than one per poll, and the end noticed within a round trip.
-func (c *Client) WaitReviewApp(ctx context.Context, id string) (ReviewApp, error) {
+func (c *Client) WaitReviewApp(ctx context.Context, id string, log io.Writer) (ReviewApp, error) {
 	var build *Build // the review app's build, once followed
 	releaseFollowed := false
 	for n := 0; ; n++ {
@@ -176,8 +179,17 @@ func (c *Client) WaitReviewApp(ctx context.Context, id string) (ReviewApp, error
 		if err != nil {
 			return ra, err
 		}
+		if build != nil {
+			ra.BuildID = build.ID
+		}
 		switch ra.Status {
 		case "created":
+			if ra.BuildID == "" && ra.AppID != "" {
+				// Made before the wait could follow it: the app's build is still worth naming.
+				if builds, err := c.RecentBuilds(ctx, ra.AppID, 1); err == nil && len(builds) > 0 {
+					ra.BuildID = builds[0].ID
+				}
+			}
 			return ra, nil
 		case "errored", "deleting", "deleted":
 			return ra, &FailedError{What: "review app", ID: id, Status: ra.Status, Message: ra.Message}
@@ -187,12 +199,12 @@ func (c *Client) WaitReviewApp(ctx context.Context, id string) (ReviewApp, error
 			switch {
 			case build == nil:
 				// Heroku may make the app a moment before its build: then poll and look again.
-				build, err = c.followBuild(ctx, ra.AppID)
+				build, err = c.followBuild(ctx, ra.AppID, log)
 				followed = build != nil
 			case !releaseFollowed:
 				// The build is over but the review app is not: its release phase runs.
 				releaseFollowed, followed = true, true
-				err = c.followRelease(ctx, ra.AppID, build.ID)
+				err = c.followRelease(ctx, ra.AppID, build.ID, log)
 			}
 			if err != nil {
 				return ra, err
@@ -208,26 +220,26 @@ func (c *Client) WaitReviewApp(ctx context.Context, id string) (ReviewApp, error
 	}
 }
 
-// followBuild follows the output of the newest build of app to its end, discarding it; nil when
-// the app has no build yet. Only a cancelled context is an error: whatever else goes wrong, the
-// caller's polling still finds out how the review app ended.
-func (c *Client) followBuild(ctx context.Context, app string) (*Build, error) {
+// followBuild follows the output of the newest build of app to its end, into log (nil: discarded);
+// nil when the app has no build yet. Only a cancelled context is an error: whatever else goes wrong,
+// the caller's polling still finds out how the review app ended.
+func (c *Client) followBuild(ctx context.Context, app string, log io.Writer) (*Build, error) {
 	builds, err := c.RecentBuilds(ctx, app, 1)
 	if err != nil || len(builds) == 0 {
 		return nil, ctx.Err()
 	}
 	b := builds[0]
 	if b.Status == "pending" && b.OutputStreamURL != "" {
-		if err := c.streamOutput(ctx, b.OutputStreamURL, nil, "build"); err != nil {
+		if err := c.streamOutput(ctx, b.OutputStreamURL, log, "build"); err != nil {
 			return &b, err
 		}
 	}
 	return &b, nil
 }
 
-// followRelease follows the release phase of the build's release to its end, discarding its
-// output. As with followBuild, only a cancelled context is an error.
-func (c *Client) followRelease(ctx context.Context, app, buildID string) error {
+// followRelease follows the release phase of the build's release to its end, its output into log.
+// As with followBuild, only a cancelled context is an error.
+func (c *Client) followRelease(ctx context.Context, app, buildID string, log io.Writer) error {
 	b, err := c.Build(ctx, app, buildID)
 	if err != nil || b.Status != "succeeded" || b.ReleaseID == "" {
 		return ctx.Err()
@@ -237,7 +249,7 @@ func (c *Client) followRelease(ctx context.Context, app, buildID string) error {
 		return ctx.Err()
 	}
 	if r.Status == "pending" && r.OutputStreamURL != "" {
-		return c.streamOutput(ctx, r.OutputStreamURL, nil, "release phase")
+		return c.streamOutput(ctx, r.OutputStreamURL, log, "release phase")
 	}
 	return nil
 }

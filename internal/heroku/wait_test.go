@@ -328,8 +328,12 @@ func TestWaitReviewApp(t *testing.T) {
 			for _, s := range tt.states {
 				f.on("GET /review-apps/ra7", ok(s))
 			}
+			if tt.wantErr == "" {
+				// Created before the wait could follow its build: the build is looked up to name it.
+				f.on("GET /apps/app7/builds", ok([]map[string]any{{"id": "b7", "status": "succeeded"}}))
+			}
 			c, sl := newTestClient(t, f)
-			got, err := c.WaitReviewApp(context.Background(), "ra7")
+			got, err := c.WaitReviewApp(context.Background(), "ra7", nil)
 			if tt.wantErr != "" {
 				var fe *FailedError
 				if !errors.As(err, &fe) || err.Error() != tt.wantErr {
@@ -340,8 +344,8 @@ func TestWaitReviewApp(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got.AppID != "app7" {
-				t.Errorf("ReviewApp = %+v", got)
+			if got.AppID != "app7" || got.BuildID != "b7" {
+				t.Errorf("ReviewApp = %+v, want app7 built by b7", got)
 			}
 			if diff := cmp.Diff([]time.Duration{10 * time.Millisecond, 10 * time.Millisecond}, sl.all()); diff != "" {
 				t.Errorf("polls (-want +got):\n%s", diff)

@@ -245,6 +245,8 @@ func runSchedule(t *testing.T, s *faultSchedule) faultOutcome {
 				builds[r.Path]++
 			}
 		}
+		// A torn-down review app disappears asynchronously: count once it has.
+		w.awaitDeletions(t)
 		for _, app := range w.Heroku.Apps() {
 			perCommit := map[string]int{}
 			for _, b := range w.Heroku.Builds(app.Name) {
