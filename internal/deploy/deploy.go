@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/pangeo-forge/deploy-action/internal/config"
@@ -81,6 +82,8 @@ type Runner struct {
 	// TestReport, when set, reports a heroku_ci test run that precedes a deploy on its own.
 	TestReport TestReporter
 
+	// secretsMu guards secretValues: Scrub is also called by the GitHub reporter's worker.
+	secretsMu    sync.Mutex
 	secretValues []string // every mask line of every decrypted value, for Scrub
 	tail         tailBuffer
 	uploaded     *pendingUpload // the test run's upload, for the build of the same run
@@ -239,7 +242,9 @@ func (r *Runner) loadSecrets(ctx context.Context, p plan.Plan, res *Result) (map
 	for name, value := range vars {
 		lines := secrets.MaskLines(value)
 		r.Log.Mask(lines...)
+		r.secretsMu.Lock()
 		r.secretValues = append(r.secretValues, lines...)
+		r.secretsMu.Unlock()
 		names = append(names, name)
 	}
 	res.Secrets = len(names)
@@ -465,7 +470,9 @@ func (r *Runner) output() io.Writer { return io.MultiWriter(r.Log.Writer(), &r.t
 // Scrub replaces every decrypted value in s by "***". The runner masks the log itself; text the
 // action sends elsewhere (a check run, a comment) must be scrubbed by the action.
 func (r *Runner) Scrub(s string) string {
+	r.secretsMu.Lock()
 	values := append([]string(nil), r.secretValues...)
+	r.secretsMu.Unlock()
 	// Longest first, so that a value containing another is replaced whole.
 	sort.Slice(values, func(i, j int) bool { return len(values[i]) > len(values[j]) })
 	for _, v := range values {
