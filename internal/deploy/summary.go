@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/pangeo-forge/deploy-action/internal/markdown"
 )
 
 // Outputs are the step outputs of design.md, in a fixed order.
@@ -54,11 +56,11 @@ func (res *Result) Markdown(title string, runErr error) string {
 	}
 	rows := [][2]string{
 		{"Stage", string(res.Stage)},
-		{"Deployment", code(res.Deployment)},
+		{"Deployment", markdown.Code(res.Deployment)},
 		{"Action", res.Action},
-		{"App", link(res.App, res.AppURL)},
-		{"Commit", code(short(res.Commit))},
-		{"Build", code(res.BuildID)},
+		{"App", markdown.Link(res.App, res.AppURL)},
+		{"Commit", markdown.Code(short(res.Commit))},
+		{"Build", markdown.Code(res.BuildID)},
 	}
 	if res.Release > 0 {
 		rows = append(rows, [2]string{"Release", fmt.Sprintf("v%d", res.Release)})
@@ -100,7 +102,7 @@ func (res *Result) Markdown(title string, runErr error) string {
 	if len(res.Domains) > 0 {
 		b.WriteString("\n| Custom domain | CNAME target | Certificate (ACM) |\n|---|---|---|\n")
 		for _, d := range res.Domains {
-			fmt.Fprintf(&b, "| %s | %s | %s |\n", d.Hostname, code(d.CNAME), orNone(d.ACMStatus))
+			fmt.Fprintf(&b, "| %s | %s | %s |\n", d.Hostname, markdown.Code(d.CNAME), orNone(d.ACMStatus))
 		}
 		for _, d := range res.Domains {
 			if d.ACMStatus == "failed" || d.ACMStatus == "failing" {
@@ -109,23 +111,6 @@ func (res *Result) Markdown(title string, runErr error) string {
 		}
 	}
 	return b.String()
-}
-
-func code(s string) string {
-	if s == "" {
-		return ""
-	}
-	return "`" + s + "`"
-}
-
-func link(text, url string) string {
-	switch {
-	case text == "":
-		return ""
-	case url == "":
-		return text
-	}
-	return fmt.Sprintf("[%s](%s)", text, url)
 }
 
 func names(list []string) string { return strings.Join(list, ", ") }

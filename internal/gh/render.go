@@ -9,6 +9,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/pangeo-forge/deploy-action/internal/markdown"
+
 	"github.com/pangeo-forge/deploy-action/internal/deploy"
 	"github.com/pangeo-forge/deploy-action/internal/heroku"
 	"github.com/pangeo-forge/deploy-action/internal/plan"
@@ -73,7 +75,7 @@ func (v *view) progressTitle(phase string) string {
 
 func (v *view) progressSummary(phases []string) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "**In progress**: %s of %s, commit %s.\n", v.plan.Stage, code(v.plan.Deployment), v.commitLink(v.sha))
+	fmt.Fprintf(&b, "**In progress**: %s of %s, commit %s.\n", v.plan.Stage, markdown.Code(v.plan.Deployment), v.commitLink(v.sha))
 	if len(phases) > 0 {
 		b.WriteString("\n| Phase | |\n|---|---|\n")
 		for i, ph := range phases {
@@ -137,15 +139,15 @@ func (v *view) summary() string {
 	case "neutral":
 		fmt.Fprintf(&b, "**Skipped**: %s\n", v.plan.Skip)
 	case "failure":
-		fmt.Fprintf(&b, "**Failed**: the %s run of %s stopped with this error:\n\n%s\n", v.plan.Stage, code(res.Deployment), fence(v.err, "text"))
+		fmt.Fprintf(&b, "**Failed**: the %s run of %s stopped with this error:\n\n%s\n", v.plan.Stage, markdown.Code(res.Deployment), fence(v.err, "text"))
 	case "cancelled":
-		fmt.Fprintf(&b, "**Cancelled**: the %s run of %s was stopped before it finished; the workflow run shows how far it got.\n", v.plan.Stage, code(res.Deployment))
+		fmt.Fprintf(&b, "**Cancelled**: the %s run of %s was stopped before it finished; the workflow run shows how far it got.\n", v.plan.Stage, markdown.Code(res.Deployment))
 	case "timed_out":
-		fmt.Fprintf(&b, "**Timed out**: the %s run of %s was stopped:\n\n%s\n", v.plan.Stage, code(res.Deployment), fence(v.err, "text"))
+		fmt.Fprintf(&b, "**Timed out**: the %s run of %s was stopped:\n\n%s\n", v.plan.Stage, markdown.Code(res.Deployment), fence(v.err, "text"))
 	default:
 		switch {
 		case res.Deployed:
-			fmt.Fprintf(&b, "**Deployed** %s to %s", code(res.Deployment), link(res.App, res.AppURL))
+			fmt.Fprintf(&b, "**Deployed** %s to %s", markdown.Code(res.Deployment), markdown.Link(res.App, res.AppURL))
 		case res.Deployment != "":
 			fmt.Fprintf(&b, "**Done**: %s", res.Deployment)
 		default: // a test run or a secrets check: no deployment
@@ -166,16 +168,16 @@ func (v *view) summary() string {
 	}
 	rows := [][2]string{
 		{"Stage", string(res.Stage)},
-		{"Deployment", code(res.Deployment)},
-		{"App", code(res.App)},
+		{"Deployment", markdown.Code(res.Deployment)},
+		{"App", markdown.Code(res.App)},
 		{"URL", res.AppURL},
 		{"Commit", v.commitLink(commit)},
-		{"Build", code(res.BuildID)},
+		{"Build", markdown.Code(res.BuildID)},
 		{"Release", release},
 		{"Config vars set", strings.Join(res.VarsSet, ", ")},
 		{"Config vars unset", strings.Join(res.VarsUnset, ", ")},
 		{"Review apps removed", strings.Join(res.Removed, ", ")},
-		{"Workflow run", link("logs", v.runURL)},
+		{"Workflow run", markdown.Link("logs", v.runURL)},
 	}
 	b.WriteString("\n| | |\n|---|---|\n")
 	for _, row := range rows {
@@ -198,10 +200,10 @@ func (v *view) summary() string {
 	if len(res.Domains) > 0 {
 		b.WriteString("\n| Custom domain | CNAME target | Certificate (ACM) |\n|---|---|---|\n")
 		for _, d := range res.Domains {
-			fmt.Fprintf(&b, "| %s | %s | %s |\n", d.Hostname, code(d.CNAME), orNone(d.ACMStatus))
+			fmt.Fprintf(&b, "| %s | %s | %s |\n", d.Hostname, markdown.Code(d.CNAME), orNone(d.ACMStatus))
 		}
 		for _, d := range failingCerts(res.Domains) {
-			fmt.Fprintf(&b, "\n> [!WARNING]\n> The certificate of %s is %s (%s): point its CNAME record at %s.\n", d.Hostname, d.ACMStatus, orNone(d.ACMStatusReason), code(d.CNAME))
+			fmt.Fprintf(&b, "\n> [!WARNING]\n> The certificate of %s is %s (%s): point its CNAME record at %s.\n", d.Hostname, d.ACMStatus, orNone(d.ACMStatusReason), markdown.Code(d.CNAME))
 		}
 	}
 	return clip(b.String(), MaxOutputChars)
@@ -249,19 +251,19 @@ func commentMarker(deployment string) string {
 // comment is the sticky pull request comment: where the review app is, what runs there, how it went.
 func (v *view) comment(status string) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s\n### Review app %s\n\n| | |\n|---|---|\n", commentMarker(v.plan.Deployment), code(v.plan.Deployment))
+	fmt.Fprintf(&b, "%s\n### Review app %s\n\n| | |\n|---|---|\n", commentMarker(v.plan.Deployment), markdown.Code(v.plan.Deployment))
 	fmt.Fprintf(&b, "| Status | %s |\n", status)
 	if v.res != nil && status != statusTornDown {
 		if v.res.AppURL != "" {
 			fmt.Fprintf(&b, "| URL | %s |\n", v.res.AppURL)
 		}
 		if v.res.App != "" {
-			fmt.Fprintf(&b, "| App | %s |\n", code(v.res.App))
+			fmt.Fprintf(&b, "| App | %s |\n", markdown.Code(v.res.App))
 		}
 	}
 	fmt.Fprintf(&b, "| Commit | %s |\n", v.commitLink(v.sha))
 	if v.runURL != "" {
-		fmt.Fprintf(&b, "| Workflow run | %s |\n", link("logs", v.runURL))
+		fmt.Fprintf(&b, "| Workflow run | %s |\n", markdown.Link("logs", v.runURL))
 	}
 	return b.String()
 }
@@ -351,23 +353,6 @@ func clip(s string, n int) string {
 		return s
 	}
 	return string([]rune(s)[:n-1]) + "…"
-}
-
-func code(s string) string {
-	if s == "" {
-		return ""
-	}
-	return "`" + s + "`"
-}
-
-func link(text, url string) string {
-	switch {
-	case text == "":
-		return ""
-	case url == "":
-		return text
-	}
-	return fmt.Sprintf("[%s](%s)", text, url)
 }
 
 func orNone(s string) string {
