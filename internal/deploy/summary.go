@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pangeo-forge/deploy-action/internal/heroku"
 	"github.com/pangeo-forge/deploy-action/internal/markdown"
 )
 
@@ -90,27 +91,55 @@ func (res *Result) Markdown(title string, runErr error) string {
 		}
 		fmt.Fprintf(&b, "\n<details open><summary>Test run #%d, node %d: the end of its output</summary>\n\n%stext\n%s\n%s\n\n</details>\n", t.Number, t.Node, fence, t.Tail, fence)
 	}
-	if len(res.Phases) > 0 {
-		b.WriteString("\n| Phase | Duration |\n|---|---|\n")
-		var total time.Duration
-		for _, ph := range res.Phases {
-			total += ph.Duration
-			fmt.Fprintf(&b, "| %s | %s |\n", ph.Name, ph.Duration.Round(time.Millisecond))
-		}
-		fmt.Fprintf(&b, "| **total** | %s |\n", total.Round(time.Millisecond))
-	}
-	if len(res.Domains) > 0 {
-		b.WriteString("\n| Custom domain | CNAME target | Certificate (ACM) |\n|---|---|---|\n")
-		for _, d := range res.Domains {
-			fmt.Fprintf(&b, "| %s | %s | %s |\n", d.Hostname, markdown.Code(d.CNAME), orNone(d.ACMStatus))
-		}
-		for _, d := range res.Domains {
-			if d.ACMStatus == "failed" || d.ACMStatus == "failing" {
-				fmt.Fprintf(&b, "\n> [!WARNING]\n> The certificate of %s is %s: %s. Check the CNAME record points at %s.\n", d.Hostname, d.ACMStatus, orNone(d.ACMStatusReason), d.CNAME)
-			}
-		}
-	}
+	b.WriteString(res.PhasesMarkdown())
+	b.WriteString(res.DomainsMarkdown())
 	return b.String()
 }
 
 func names(list []string) string { return strings.Join(list, ", ") }
+
+// PhasesMarkdown is the table of the run's phases and their durations ("" when none ran); the job
+// summary and the check run both show it.
+func (res *Result) PhasesMarkdown() string {
+	if len(res.Phases) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString("\n| Phase | Duration |\n|---|---|\n")
+	var total time.Duration
+	for _, ph := range res.Phases {
+		total += ph.Duration
+		fmt.Fprintf(&b, "| %s | %s |\n", ph.Name, ph.Duration.Round(time.Millisecond))
+	}
+	fmt.Fprintf(&b, "| **total** | %s |\n", total.Round(time.Millisecond))
+	return b.String()
+}
+
+// DomainsMarkdown is the table of the app's custom domains with their CNAME targets and ACM
+// certificates, as in the seed's DNS table, and a warning for each failing certificate.
+func (res *Result) DomainsMarkdown() string {
+	if len(res.Domains) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString("\n| Custom domain | CNAME target | Certificate (ACM) |\n|---|---|---|\n")
+	for _, d := range res.Domains {
+		fmt.Fprintf(&b, "| %s | %s | %s |\n", d.Hostname, markdown.Code(d.CNAME), orNone(d.ACMStatus))
+	}
+	for _, d := range FailingCerts(res.Domains) {
+		fmt.Fprintf(&b, "\n> [!WARNING]\n> The certificate of %s is %s (%s): point its CNAME record at %s.\n", d.Hostname, d.ACMStatus, orNone(d.ACMStatusReason), markdown.Code(d.CNAME))
+	}
+	return b.String()
+}
+
+// FailingCerts are the domains whose ACM certificate is failing (Heroku says "failing" while it
+// retries and "failed" once it gave up).
+func FailingCerts(domains []heroku.Domain) []heroku.Domain {
+	var out []heroku.Domain
+	for _, d := range domains {
+		if strings.Contains(strings.ToLower(d.ACMStatus), "fail") {
+			out = append(out, d)
+		}
+	}
+	return out
+}

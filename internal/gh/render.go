@@ -6,13 +6,11 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
-	"time"
 	"unicode/utf8"
 
 	"github.com/pangeo-forge/deploy-action/internal/markdown"
 
 	"github.com/pangeo-forge/deploy-action/internal/deploy"
-	"github.com/pangeo-forge/deploy-action/internal/heroku"
 	"github.com/pangeo-forge/deploy-action/internal/plan"
 )
 
@@ -188,24 +186,8 @@ func (v *view) summary() string {
 	for _, n := range res.Notes {
 		fmt.Fprintf(&b, "\n%s\n", n)
 	}
-	if len(res.Phases) > 0 {
-		b.WriteString("\n| Phase | Duration |\n|---|---|\n")
-		var total time.Duration
-		for _, ph := range res.Phases {
-			total += ph.Duration
-			fmt.Fprintf(&b, "| %s | %s |\n", ph.Name, ph.Duration.Round(time.Millisecond))
-		}
-		fmt.Fprintf(&b, "| **total** | %s |\n", total.Round(time.Millisecond))
-	}
-	if len(res.Domains) > 0 {
-		b.WriteString("\n| Custom domain | CNAME target | Certificate (ACM) |\n|---|---|---|\n")
-		for _, d := range res.Domains {
-			fmt.Fprintf(&b, "| %s | %s | %s |\n", d.Hostname, markdown.Code(d.CNAME), orNone(d.ACMStatus))
-		}
-		for _, d := range failingCerts(res.Domains) {
-			fmt.Fprintf(&b, "\n> [!WARNING]\n> The certificate of %s is %s (%s): point its CNAME record at %s.\n", d.Hostname, d.ACMStatus, orNone(d.ACMStatusReason), markdown.Code(d.CNAME))
-		}
-	}
+	b.WriteString(res.PhasesMarkdown())
+	b.WriteString(res.DomainsMarkdown())
 	return clip(b.String(), MaxOutputChars)
 }
 
@@ -317,16 +299,6 @@ func errorAnnotations(tail, level string) []Annotation {
 		out = append(out, Annotation{Path: ".github", StartLine: 1, EndLine: 1, Level: level, Title: "Heroku build output", Message: clip(line, 1000)})
 		if len(out) == maxAnnotations {
 			break
-		}
-	}
-	return out
-}
-
-func failingCerts(domains []heroku.Domain) []heroku.Domain {
-	var out []heroku.Domain
-	for _, d := range domains {
-		if strings.Contains(strings.ToLower(d.ACMStatus), "fail") {
-			out = append(out, d)
 		}
 	}
 	return out

@@ -214,7 +214,7 @@ func (r *Reporter) Finish(ctx context.Context, res *deploy.Result, runErr error)
 	if res == nil {
 		res = &deploy.Result{Stage: r.plan.Stage, Deployment: r.plan.Deployment, Commit: r.plan.Commit}
 	}
-	for _, d := range failingCerts(res.Domains) {
+	for _, d := range deploy.FailingCerts(res.Domains) {
 		r.opt.Log.Warningf("the ACM certificate of %s is %s (%s): point its CNAME record at %s, then wait for Heroku to retry", d.Hostname, d.ACMStatus, orNone(d.ACMStatusReason), d.CNAME)
 	}
 	if !r.active || r.opt.Client == nil {
