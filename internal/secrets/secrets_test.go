@@ -363,6 +363,31 @@ func TestLoad(t *testing.T) {
 	}
 }
 
+// checkLoad asserts what Load returned: the vars when wantErr is nil, else an error containing each
+// of wantErr. It reports whether Load failed, so that the caller can look further into the error.
+func checkLoad(t *testing.T, got map[string]string, err error, want map[string]string, wantErr []string) bool {
+	t.Helper()
+	if wantErr == nil {
+		if err != nil {
+			t.Fatalf("Load: %v", err)
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("Load mismatch (-want +got):\n%s", diff)
+		}
+		return false
+	}
+	if err == nil {
+		t.Fatal("Load succeeded, want an error")
+	}
+	t.Logf("error: %v", err)
+	for _, s := range wantErr {
+		if !strings.Contains(err.Error(), s) {
+			t.Errorf("error %q does not contain %q", err, s)
+		}
+	}
+	return true
+}
+
 func assertNoSecrets(t *testing.T, err error, values []string) {
 	t.Helper()
 	for _, v := range values {
