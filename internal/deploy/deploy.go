@@ -40,10 +40,11 @@ type Heroku interface {
 	WaitBuild(ctx context.Context, app, id string, log io.Writer) (heroku.Build, error)
 	WaitRelease(ctx context.Context, app, id string, log io.Writer) (heroku.Release, error)
 	CurrentRelease(ctx context.Context, app string) (heroku.Release, error)
+	CurrentAndNewestRelease(ctx context.Context, app string) (heroku.Release, int, error)
 	Releases(ctx context.Context, app string, max int) ([]heroku.Release, error)
 	Slug(ctx context.Context, app, id string) (heroku.Slug, error)
 	Promote(ctx context.Context, pipelineID, sourceAppID, sourceReleaseID string, targetAppIDs []string) (heroku.Promotion, error)
-	WaitPromotion(ctx context.Context, id string) ([]heroku.PromotionTarget, error)
+	WaitPromotion(ctx context.Context, id string, on heroku.PromotedRelease, log io.Writer) (heroku.Release, error)
 	Rollback(ctx context.Context, app, releaseID string) (heroku.Release, error)
 	Domains(ctx context.Context, app string) ([]heroku.Domain, error)
 	// review_mode app-setup
@@ -396,23 +397,56 @@ func (r *Runner) buildOn(ctx context.Context, p plan.Plan, app heroku.App, vars 
 	return nil
 }
 
-// finish reads what the summary reports about the app and runs the health check.
+// finish reads what the summary reports about the app and runs the health check. The reads are
+// independent and made at once: the app's custom domains; its release, when the deploy created the
+// app and so never saw the release; the app itself, when the caller knows only its ID. A caller
+// that knows the app's name but not its URL gets the URL from the domains (heroku.WebURL).
 func (r *Runner) finish(ctx context.Context, app heroku.App, res *Result, created bool) error {
-	res.App, res.AppURL = app.Name, app.WebURL
+	id := app.ID
+	var (
+		wg                 sync.WaitGroup
+		domains            []heroku.Domain
+		full               heroku.App
+		domainsErr, appErr error
+	)
+	wg.Go(func() { domains, domainsErr = r.Heroku.Domains(ctx, id) })
 	if created {
-		if rel, err := r.Heroku.CurrentRelease(ctx, app.ID); err == nil {
-			res.Release = rel.Version
-		}
-	}
-	if domains, err := r.Heroku.Domains(ctx, app.ID); err == nil {
-		for _, d := range domains {
-			if d.Kind == "custom" {
-				res.Domains = append(res.Domains, d)
+		wg.Go(func() {
+			if rel, err := r.Heroku.CurrentRelease(ctx, id); err == nil {
+				res.Release = rel.Version
 			}
-		}
-	} else {
-		r.Log.Warningf("could not read the custom domains of %s: %v", app.Name, err)
+		})
 	}
+	if app.Name == "" {
+		wg.Go(func() { full, appErr = r.Heroku.App(ctx, id) })
+	}
+	wg.Wait()
+	if app.Name == "" {
+		if appErr != nil {
+			return appErr
+		}
+		app = full
+	}
+	if domainsErr != nil {
+		r.Log.Warningf("could not read the custom domains of %s: %v", app.Name, domainsErr)
+	}
+	for _, d := range domains {
+		if d.Kind == "custom" {
+			res.Domains = append(res.Domains, d)
+		}
+	}
+	if app.WebURL == "" {
+		app.WebURL = heroku.WebURL(domains)
+	}
+	if app.WebURL == "" {
+		// The domains did not say (or could not be read): ask the app.
+		if full, err := r.Heroku.App(ctx, id); err == nil {
+			app.WebURL = full.WebURL
+		} else {
+			r.Log.Warningf("could not read the web URL of %s: %v", app.Name, err)
+		}
+	}
+	res.App, res.AppURL = app.Name, app.WebURL
 	if r.Config.HealthPath != "" {
 		if err := r.phase(res, "health check", func() error { return r.healthCheck(ctx, app) }); err != nil {
 			return err

@@ -7,25 +7,50 @@ import (
 
 	"github.com/pangeo-forge/deploy-action/internal/heroku"
 	"github.com/pangeo-forge/deploy-action/internal/plan"
+	"golang.org/x/sync/errgroup"
 )
 
 func (r *Runner) prod(ctx context.Context, p plan.Plan, pipeline heroku.Pipeline, vars map[string]string, res *Result) error {
-	prodApp, err := r.Heroku.AppAtStage(ctx, pipeline.ID, "production")
+	// Only the apps' IDs are needed: each app's name comes with its releases, and prod's URL with
+	// its domains, read at the end (docs/performance.md counts the requests).
+	prodID, err := r.Heroku.AppIDAtStage(ctx, pipeline.ID, "production")
 	if err != nil {
 		return err
 	}
-	// Only the staging app's ID is needed: its name comes with its release.
 	stagingID, err := r.Heroku.AppIDAtStage(ctx, pipeline.ID, "staging")
 	if err != nil {
 		return err
 	}
-	release, err := r.Heroku.CurrentRelease(ctx, stagingID)
-	if err != nil {
+	// Staging's release is what gets promoted. Prod's, read at the same time, is what it runs before
+	// anything changes: the release a failed health check rolls back to, and the newest version
+	// there, above which the promotion's release will appear.
+	var release, previous heroku.Release
+	var prodNewest int
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() (err error) {
+		release, err = r.Heroku.CurrentRelease(gctx, stagingID)
+		return err
+	})
+	g.Go(func() (err error) {
+		previous, prodNewest, err = r.Heroku.CurrentAndNewestRelease(gctx, prodID)
+		if errors.Is(err, heroku.ErrNoRelease) {
+			return nil
+		}
+		return err
+	})
+	if err := g.Wait(); err != nil {
 		return err
 	}
 	stagingApp := heroku.App{ID: stagingID, Name: release.App}
 	if release.SlugID == "" {
 		return fmt.Errorf("the staging app %s has no built release to promote: deploy to staging first", stagingApp.Name)
+	}
+	prodApp := heroku.App{ID: prodID, Name: previous.App}
+	if prodApp.Name == "" {
+		// Prod has never released: only the app itself can name it.
+		if prodApp, err = r.Heroku.App(ctx, prodID); err != nil {
+			return err
+		}
 	}
 	slug, err := r.Heroku.Slug(ctx, stagingApp.ID, release.SlugID)
 	if err != nil {
@@ -38,18 +63,16 @@ func (r *Runner) prod(ctx context.Context, p plan.Plan, pipeline heroku.Pipeline
 	if !same {
 		r.Log.Noticef("Building on the production app %s: %s", prodApp.Name, why)
 		res.Notes = append(res.Notes, why)
+		if prodApp, err = r.Heroku.App(ctx, prodID); err != nil {
+			return err
+		}
 		if err := r.buildOn(ctx, p, prodApp, vars, res); err != nil {
 			return err
 		}
 		return r.finish(ctx, prodApp, res, false)
 	}
 	r.Log.Infof("Promoting release v%d of %s to %s: %s", release.Version, stagingApp.Name, prodApp.Name, why)
-	res.App, res.AppURL, res.Commit = prodApp.Name, prodApp.WebURL, slug.Commit
-	// What prod runs before anything changes: the release a failed health check rolls back to.
-	previous, err := r.Heroku.CurrentRelease(ctx, prodApp.ID)
-	if err != nil && !isNotFound(err) && !errors.Is(err, heroku.ErrNoRelease) {
-		return err
-	}
+	res.App, res.Commit = prodApp.Name, slug.Commit
 	if err := r.applyVars(ctx, prodApp, vars, res); err != nil {
 		return err
 	}
@@ -67,16 +90,14 @@ func (r *Runner) prod(ctx context.Context, p plan.Plan, pipeline heroku.Pipeline
 		if err != nil {
 			return err
 		}
-		targets, err := r.Heroku.WaitPromotion(ctx, promotion.ID)
+		end := r.Log.Group(fmt.Sprintf("Release on %s", prodApp.Name))
+		promoted, err := r.Heroku.WaitPromotion(ctx, promotion.ID, heroku.PromotedRelease{App: prodApp.ID, SlugID: release.SlugID, After: prodNewest}, r.output())
+		end()
 		if err != nil {
 			return err
 		}
-		for _, t := range targets {
-			if t.AppID == prodApp.ID {
-				return r.waitRelease(ctx, prodApp, t.ReleaseID, res)
-			}
-		}
-		return fmt.Errorf("promotion %s has no target on the production app %s", promotion.ID, prodApp.Name)
+		res.Release = promoted.Version
+		return nil
 	})
 	if err != nil {
 		return err

@@ -74,13 +74,10 @@ func (r *Runner) review(ctx context.Context, p plan.Plan, pipeline heroku.Pipeli
 	if err != nil {
 		return err
 	}
-	app, err := r.Heroku.App(ctx, ra.AppID)
-	if err != nil {
-		return err
-	}
 	res.VarsSet = changes.Set
 	res.Action = "created review app"
-	return r.finish(ctx, app, res, true)
+	// Only the app's ID is known: finish reads the app with its release and domains.
+	return r.finish(ctx, heroku.App{ID: ra.AppID}, res, true)
 }
 
 func (r *Runner) findReviewApp(ctx context.Context, pipelineID string, pr int) (*heroku.ReviewApp, error) {

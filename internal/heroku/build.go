@@ -306,21 +306,43 @@ func (c *Client) Release(ctx context.Context, app, id string) (Release, error) {
 // WaitRelease waits for the release phase, streaming its output to log when there is one, and
 // returns a *FailedError when it failed: a good build can still end in a failed release.
 func (c *Client) WaitRelease(ctx context.Context, app, id string, log io.Writer) (Release, error) {
-	var r Release
+	r, err := c.Release(ctx, app, id)
+	if err != nil {
+		return r, err
+	}
+	return c.waitReleaseFrom(ctx, app, r, log)
+}
+
+// waitReleaseFrom is WaitRelease from r, a read of the release made just before: a caller that
+// found the release in a list need not read it again for its output stream.
+func (c *Client) waitReleaseFrom(ctx context.Context, app string, r Release, log io.Writer) (Release, error) {
 	streamed := false
-	err := c.wait(ctx, func() (bool, error) {
-		var err error
-		if r, err = c.Release(ctx, app, id); err != nil {
-			return false, err
+	// follow streams the release phase's output once its URL is known (it appears only once the
+	// phase starts) and says whether the release must be read again: one that was pending has
+	// moved on by the stream's end, one that had finished never changes again.
+	follow := func() (bool, error) {
+		if streamed || r.OutputStreamURL == "" || (r.Status != "pending" && log == nil) {
+			return false, nil
 		}
-		// The stream URL can appear only once the release phase starts; stream it then and check
-		// again at once when it ends.
-		for !streamed && r.OutputStreamURL != "" && (r.Status == "pending" || log != nil) {
-			streamed = true
-			if err := c.streamOutput(ctx, r.OutputStreamURL, log, "release phase"); err != nil {
+		streamed = true
+		return r.Status == "pending", c.streamOutput(ctx, r.OutputStreamURL, log, "release phase")
+	}
+	fresh := true
+	read := func() (err error) {
+		r, err = c.Release(ctx, app, r.ID)
+		return err
+	}
+	err := c.wait(ctx, func() (bool, error) {
+		if !fresh {
+			if err := read(); err != nil {
 				return false, err
 			}
-			if r, err = c.Release(ctx, app, id); err != nil {
+		}
+		fresh = false
+		if again, err := follow(); err != nil {
+			return false, err
+		} else if again {
+			if err := read(); err != nil {
 				return false, err
 			}
 		}
@@ -330,7 +352,7 @@ func (c *Client) WaitRelease(ctx context.Context, app, id string, log io.Writer)
 		case "succeeded":
 			return true, nil
 		}
-		return false, &FailedError{What: "release", ID: id, Status: r.Status, Message: fmt.Sprintf("the release phase of v%d failed; its output says why, and the app keeps running the previous release", r.Version)}
+		return false, &FailedError{What: "release", ID: r.ID, Status: r.Status, Message: fmt.Sprintf("the release phase of v%d failed; its output says why, and the app keeps running the previous release", r.Version)}
 	})
 	return r, err
 }
@@ -356,20 +378,31 @@ func (c *Client) Releases(ctx context.Context, app string, max int) ([]Release, 
 // CurrentRelease is the release the app runs: the newest that succeeded and is current. It wraps
 // ErrNoRelease when the app has never released.
 func (c *Client) CurrentRelease(ctx context.Context, app string) (Release, error) {
+	current, _, err := c.CurrentAndNewestRelease(ctx, app)
+	return current, err
+}
+
+// CurrentAndNewestRelease is CurrentRelease and, from the same read, the version of the app's
+// newest release whatever its status (a failed release phase leaves a newer release than the
+// current one): a release numbered above it was made later.
+func (c *Client) CurrentAndNewestRelease(ctx context.Context, app string) (current Release, newest int, err error) {
 	isCurrent := func(r *heroku.Release) bool { return r.Current && r.Status == "succeeded" }
 	rng := fmt.Sprintf("version ..; max=%d, order=desc", maxPageSize)
 	raw, err := list[heroku.Release](ctx, c, p("/apps/", app, "/releases"), rng, func(rs []heroku.Release) bool {
 		return containsFunc(rs, isCurrent)
 	})
 	if err != nil {
-		return Release{}, fmt.Errorf("finding the current release of app %q: %w", app, err)
+		return Release{}, 0, fmt.Errorf("finding the current release of app %q: %w", app, err)
+	}
+	for i := range raw {
+		newest = max(newest, raw[i].Version)
 	}
 	for i := range raw {
 		if isCurrent(&raw[i]) {
-			return toRelease(&raw[i]), nil
+			return toRelease(&raw[i]), newest, nil
 		}
 	}
-	return Release{}, fmt.Errorf("app %q has no succeeded current release; deploy it once first: %w", app, ErrNoRelease)
+	return Release{}, newest, fmt.Errorf("app %q has no succeeded current release; deploy it once first: %w", app, ErrNoRelease)
 }
 
 func containsFunc[T any](s []T, f func(*T) bool) bool {

@@ -180,19 +180,20 @@ func TestFakeStagingThenPromotion(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	_, before, err := c.CurrentAndNewestRelease(ctx, prod.ID)
+	if err != nil && !errors.Is(err, heroku.ErrNoRelease) {
+		t.Fatal(err)
+	}
 	pr, err := c.Promote(ctx, pl.ID, stg.ID, cur.ID, []string{prod.ID})
 	if err != nil {
 		t.Fatal(err)
 	}
-	targets, err := c.WaitPromotion(ctx, pr.ID)
+	promoted, err := c.WaitPromotion(ctx, pr.ID, heroku.PromotedRelease{App: prod.ID, SlugID: cur.SlugID, After: before}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(targets) != 1 || targets[0].AppID != prod.ID || targets[0].Status != "succeeded" || targets[0].ReleaseID == "" {
-		t.Fatalf("promotion targets = %+v", targets)
-	}
-	if _, err := c.WaitRelease(ctx, prod.ID, targets[0].ReleaseID, nil); err != nil {
-		t.Fatal(err)
+	if promoted.Version <= before || promoted.SlugID != cur.SlugID || promoted.Status != "succeeded" {
+		t.Fatalf("promoted release = %+v, want a succeeded release above v%d of slug %s", promoted, before, cur.SlugID)
 	}
 	prodCur, err := c.CurrentRelease(ctx, prod.ID)
 	if err != nil {

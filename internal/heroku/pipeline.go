@@ -140,6 +140,23 @@ func (c *Client) Domains(ctx context.Context, app string) ([]Domain, error) {
 	return out, nil
 }
 
+// WebURL is the URL Heroku gives an app (its web_url), read from the app's domains: the one
+// domain of kind "heroku" is the app's default hostname, so https://<hostname>/. Empty when the
+// domains hold no such domain or more than one.
+func WebURL(domains []Domain) string {
+	url := ""
+	for _, d := range domains {
+		if d.Kind != "heroku" {
+			continue
+		}
+		if url != "" {
+			return ""
+		}
+		url = "https://" + d.Hostname + "/"
+	}
+	return url
+}
+
 func deref[T any](v *T) T {
 	var zero T
 	if v == nil {

@@ -3,6 +3,7 @@ package heroku
 import (
 	"context"
 	"fmt"
+	"io"
 	"strings"
 
 	heroku "github.com/heroku/heroku-go/v5"
@@ -59,57 +60,92 @@ func (c *Client) Promote(ctx context.Context, pipelineID, sourceAppID, sourceRel
 	return Promotion{ID: out.ID, Status: out.Status}, nil
 }
 
-// WaitPromotion waits until no target of the promotion is pending. Any failed target makes a
-// *FailedError carrying Heroku's error messages; the targets are returned either way.
-func (c *Client) WaitPromotion(ctx context.Context, id string) ([]PromotionTarget, error) {
+// PromotedRelease says where a promotion's release will appear: on the app with ID App, numbered
+// above After (the newest version the app had before the promotion), running the slug SlugID.
+type PromotedRelease struct {
+	App, SlugID string
+	After       int
+}
+
+// WaitPromotion waits for the release the promotion makes on the target app, then for that
+// release's release phase, streaming its output to log (as WaitRelease does). It looks first where
+// the release will appear, the target app's newest release, whose read also names the output
+// stream; only while the release is not there does it read the promotion's targets, to learn of a
+// target that failed (a *FailedError with Heroku's message) or of a release made under another
+// number.
+func (c *Client) WaitPromotion(ctx context.Context, id string, on PromotedRelease, log io.Writer) (Release, error) {
 	// A promotion is never over within the round trip that created it: a first look at once would
-	// only ever find it pending.
+	// only ever find nothing.
 	if err := c.sleep(ctx, c.pollDelay(0)); err != nil {
-		return nil, err
+		return Release{}, err
 	}
-	var targets []PromotionTarget
+	var found Release
 	err := c.wait(ctx, func() (bool, error) {
-		raw, err := list[heroku.PipelinePromotionTarget](ctx, c, p("/pipeline-promotions/", id, "/promotion-targets"), idRange(), nil)
+		newest, err := c.Releases(ctx, on.App, 1)
 		if err != nil {
-			return false, fmt.Errorf("reading the targets of promotion %s: %w", id, err)
+			return false, err
 		}
-		targets = make([]PromotionTarget, len(raw))
-		var failed []string
-		pending := false
-		for i, t := range raw {
-			pt := PromotionTarget{AppID: t.App.ID, Status: t.Status, ErrorMessage: deref(t.ErrorMessage)}
-			if t.Release != nil {
-				pt.ReleaseID = t.Release.ID
-			}
-			targets[i] = pt
-			switch pt.Status {
-			case "pending":
-				pending = true
-			case "succeeded":
-			default:
-				msg := pt.ErrorMessage
-				if msg == "" {
-					msg = pt.Status
-				}
-				failed = append(failed, fmt.Sprintf("app %s: %s", pt.AppID, msg))
+		if len(newest) == 1 && newest[0].Version > on.After && newest[0].SlugID == on.SlugID {
+			found = newest[0]
+			return true, nil
+		}
+		targets, pending, err := c.promotionTargets(ctx, id)
+		if err != nil || pending {
+			return false, err
+		}
+		for _, t := range targets {
+			if t.AppID == on.App && t.ReleaseID != "" {
+				found, err = c.Release(ctx, on.App, t.ReleaseID)
+				return err == nil, err
 			}
 		}
-		if len(raw) == 0 {
-			// Targets appear with the promotion; until then only the promotion says whether it
-			// is still going.
-			var pr heroku.PipelinePromotion
-			if err := c.get(ctx, &pr, p("/pipeline-promotions/", id)); err != nil {
-				return false, fmt.Errorf("reading promotion %s: %w", id, err)
-			}
-			return pr.Status != "pending", nil
-		}
-		if pending {
-			return false, nil
-		}
-		if len(failed) > 0 {
-			return false, &FailedError{What: "promotion", ID: id, Status: "failed", Message: strings.Join(failed, "; ")}
-		}
-		return true, nil
+		return false, fmt.Errorf("promotion %s completed without a release on app %s", id, on.App)
 	})
-	return targets, err
+	if err != nil {
+		return found, err
+	}
+	return c.waitReleaseFrom(ctx, on.App, found, log)
+}
+
+// promotionTargets reads the targets of a promotion and whether any is still pending. A failed
+// target makes a *FailedError carrying Heroku's error messages.
+func (c *Client) promotionTargets(ctx context.Context, id string) ([]PromotionTarget, bool, error) {
+	raw, err := list[heroku.PipelinePromotionTarget](ctx, c, p("/pipeline-promotions/", id, "/promotion-targets"), idRange(), nil)
+	if err != nil {
+		return nil, false, fmt.Errorf("reading the targets of promotion %s: %w", id, err)
+	}
+	if len(raw) == 0 {
+		// Targets appear with the promotion; until then only the promotion says whether it is
+		// still going.
+		var pr heroku.PipelinePromotion
+		if err := c.get(ctx, &pr, p("/pipeline-promotions/", id)); err != nil {
+			return nil, false, fmt.Errorf("reading promotion %s: %w", id, err)
+		}
+		return nil, pr.Status == "pending", nil
+	}
+	targets := make([]PromotionTarget, len(raw))
+	var failed []string
+	pending := false
+	for i, t := range raw {
+		pt := PromotionTarget{AppID: t.App.ID, Status: t.Status, ErrorMessage: deref(t.ErrorMessage)}
+		if t.Release != nil {
+			pt.ReleaseID = t.Release.ID
+		}
+		targets[i] = pt
+		switch pt.Status {
+		case "pending":
+			pending = true
+		case "succeeded":
+		default:
+			msg := pt.ErrorMessage
+			if msg == "" {
+				msg = pt.Status
+			}
+			failed = append(failed, fmt.Sprintf("app %s: %s", pt.AppID, msg))
+		}
+	}
+	if len(failed) > 0 {
+		return targets, false, &FailedError{What: "promotion", ID: id, Status: "failed", Message: strings.Join(failed, "; ")}
+	}
+	return targets, pending, nil
 }

@@ -3,10 +3,12 @@ package heroku
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -203,38 +205,101 @@ func TestPromoteNamesTheRelease(t *testing.T) {
 
 func TestWaitPromotion(t *testing.T) {
 	t.Parallel()
-	target := func(status, msg string) map[string]any {
-		m := map[string]any{"id": "t1", "app": map[string]string{"id": "a-prod"}, "status": status, "release": map[string]string{"id": "r9"}}
-		if msg != "" {
-			m["error_message"] = msg
+	// The promotion runs slug s1 on a-prod, whose newest release before it was v8.
+	on := PromotedRelease{App: "a-prod", SlugID: "s1", After: 8}
+	release := func(v int, slug, status string) map[string]any {
+		r := map[string]any{"id": fmt.Sprintf("r%d", v), "version": v, "status": status, "current": status == "succeeded", "slug": map[string]string{"id": slug}}
+		if status == "pending" {
+			r["output_stream_url"] = "STREAM"
 		}
-		return m
+		return r
+	}
+	// A step is one request the client must make next and its answer: JSON, or the text of a
+	// stream. "STREAM" in an answer stands for the test server's stream URL.
+	type step struct {
+		key    string
+		answer any
+		text   string
+	}
+	newest := func(r map[string]any) step { return step{"GET /apps/a-prod/releases", []any{r}, ""} }
+	targets := func(status, msg string) step {
+		t := map[string]any{"id": "t1", "app": map[string]string{"id": "a-prod"}, "status": status}
+		if status != "pending" {
+			t["release"] = map[string]string{"id": "r9"}
+		}
+		if msg != "" {
+			t["error_message"] = msg
+		}
+		return step{"GET /pipeline-promotions/pr1/promotion-targets", []any{t}, ""}
 	}
 	tests := []struct {
-		name    string
-		pages   []http.HandlerFunc
-		want    []PromotionTarget
-		wantErr string
+		name        string
+		steps       []step
+		wantVersion int
+		wantLog     string
+		wantErr     string
 	}{
 		{
-			name:  "succeeds after pending",
-			pages: []http.HandlerFunc{ok([]any{target("pending", "")}), ok([]any{target("succeeded", "")})},
-			want:  []PromotionTarget{{AppID: "a-prod", Status: "succeeded", ReleaseID: "r9"}},
+			name: "the newest release is the promotion's: followed without reading the targets",
+			steps: []step{
+				newest(release(9, "s1", "pending")),
+				{"GET /streams/r9", nil, "Running release command...\n"},
+				{"GET /apps/a-prod/releases/r9", release(9, "s1", "succeeded"), ""},
+			},
+			wantVersion: 9,
+			wantLog:     "Running release command...\n",
+		},
+		{
+			name: "not there yet: the targets say pending, then it is",
+			steps: []step{
+				newest(release(8, "s0", "succeeded")), targets("pending", ""),
+				newest(release(9, "s1", "succeeded")),
+			},
+			wantVersion: 9,
+		},
+		{
+			name: "an older release of the same slug is not the promotion's",
+			steps: []step{
+				newest(release(8, "s1", "failed")), targets("succeeded", ""),
+				{"GET /apps/a-prod/releases/r9", release(9, "s1", "succeeded"), ""},
+			},
+			wantVersion: 9,
 		},
 		{
 			name:    "failed target",
-			pages:   []http.HandlerFunc{ok([]any{target("failed", "Release phase failed")})},
-			want:    []PromotionTarget{{AppID: "a-prod", Status: "failed", ReleaseID: "r9", ErrorMessage: "Release phase failed"}},
+			steps:   []step{newest(release(8, "s0", "succeeded")), targets("failed", "Release phase failed")},
 			wantErr: "heroku: promotion pr1 failed: app a-prod: Release phase failed",
+		},
+		{
+			name: "the promoted release's release phase fails",
+			steps: []step{
+				newest(release(9, "s1", "pending")),
+				{"GET /streams/r9", nil, "migration failed\n"},
+				{"GET /apps/a-prod/releases/r9", release(9, "s1", "failed"), ""},
+			},
+			wantLog: "migration failed\n",
+			wantErr: "heroku: release r9 failed: the release phase of v9 failed; its output says why, and the app keeps running the previous release",
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			f := newFakeAPI(t)
-			f.on("GET /pipeline-promotions/pr1/promotion-targets", tt.pages...)
+			for _, s := range tt.steps {
+				if s.text != "" {
+					f.on(s.key, func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, s.text) })
+					continue
+				}
+				answer, err := json.Marshal(s.answer)
+				if err != nil {
+					t.Fatal(err)
+				}
+				answer = bytes.ReplaceAll(answer, []byte(`"STREAM"`), []byte(strconv.Quote(f.srv.URL+"/streams/r9")))
+				f.on(s.key, ok(json.RawMessage(answer)))
+			}
 			c, _ := newTestClient(t, f)
-			got, err := c.WaitPromotion(context.Background(), "pr1")
+			var log bytes.Buffer
+			got, err := c.WaitPromotion(context.Background(), "pr1", on, &log)
 			if tt.wantErr != "" {
 				var fe *FailedError
 				if !errors.As(err, &fe) || err.Error() != tt.wantErr {
@@ -242,9 +307,11 @@ func TestWaitPromotion(t *testing.T) {
 				}
 			} else if err != nil {
 				t.Fatal(err)
+			} else if got.Version != tt.wantVersion {
+				t.Errorf("release v%d, want v%d", got.Version, tt.wantVersion)
 			}
-			if diff := cmp.Diff(tt.want, got); diff != "" {
-				t.Errorf("targets (-want +got):\n%s", diff)
+			if log.String() != tt.wantLog {
+				t.Errorf("log = %q, want %q", log.String(), tt.wantLog)
 			}
 		})
 	}
@@ -273,12 +340,15 @@ func TestReleases(t *testing.T) {
 			},
 		)
 		c, _ := newTestClient(t, f)
-		got, err := c.CurrentRelease(context.Background(), "stg")
+		got, newest, err := c.CurrentAndNewestRelease(context.Background(), "stg")
 		if err != nil {
 			t.Fatal(err)
 		}
 		if diff := cmp.Diff(Release{ID: "r8", Version: 8, Status: "succeeded", SlugID: "s8", Description: "Deploy v8", Current: true}, got); diff != "" {
 			t.Errorf("CurrentRelease (-want +got):\n%s", diff)
+		}
+		if newest != 10 {
+			t.Errorf("newest version %d, want 10 (the failed release above the current one)", newest)
 		}
 		if diff := cmp.Diff([]string{"version ..; max=200, order=desc", "version ]8..; max=200, order=desc"}, ranges); diff != "" {
 			t.Errorf("Range (-want +got):\n%s", diff)
@@ -360,5 +430,26 @@ func TestConfigVarsAndSlug(t *testing.T) {
 	}
 	if diff := cmp.Diff([]Domain{{Hostname: "api.pangeo-forge.org", CNAME: "x.herokudns.com", Kind: "custom", ACMStatus: "cert issued"}}, ds); diff != "" {
 		t.Errorf("Domains (-want +got):\n%s", diff)
+	}
+}
+
+func TestWebURL(t *testing.T) {
+	t.Parallel()
+	def := Domain{Hostname: "api-prod-0123456789ab.herokuapp.com", Kind: "heroku"}
+	custom := Domain{Hostname: "api.example.org", Kind: "custom", CNAME: "x.herokudns.com"}
+	tests := []struct {
+		name    string
+		domains []Domain
+		want    string
+	}{
+		{"default domain among custom ones", []Domain{custom, def}, "https://api-prod-0123456789ab.herokuapp.com/"},
+		{"custom domains only: unknown", []Domain{custom}, ""},
+		{"two default domains: ambiguous", []Domain{def, {Hostname: "api-prod.herokuapp.com", Kind: "heroku"}}, ""},
+		{"no domains", nil, ""},
+	}
+	for _, tt := range tests {
+		if got := WebURL(tt.domains); got != tt.want {
+			t.Errorf("%s: WebURL = %q, want %q", tt.name, got, tt.want)
+		}
 	}
 }

@@ -149,6 +149,12 @@ func TestWaitRelease(t *testing.T) {
 			wantErr: "heroku: release r5 failed: the release phase of v5 failed; its output says why, and the app keeps running the previous release",
 		},
 		{
+			// The stream is read for the log only: a finished release never changes again.
+			name:     "release phase over by the first read",
+			releases: []map[string]any{{"id": "r5", "version": 5, "status": "succeeded", "current": true, "output_stream_url": "STREAM"}},
+			wantLog:  "Running release command...\n",
+		},
+		{
 			name:     "no release phase",
 			releases: []map[string]any{{"id": "r5", "version": 5, "status": "succeeded", "current": true}},
 		},

@@ -97,6 +97,12 @@ func TestLifecycle(t *testing.T) {
 	if got := runs[3].Outputs; got["stage"] != "prod" || got["commit"] != CommitMain || got["app"] != ProdApp || got["deployed"] != "true" {
 		t.Errorf("prod outputs = %v", got)
 	}
+	// The prod step never reads the app itself: its URL comes from its default domain.
+	for i, app := range map[int]string{0: runs[0].Outputs["app"], 3: ProdApp} {
+		if a, ok := w.Heroku.App(app); !ok || runs[i].Outputs["app_url"] != a.WebURL {
+			t.Errorf("%s: app_url = %q, want the app's web_url %q", Lifecycle()[i].Title, runs[i].Outputs["app_url"], a.WebURL)
+		}
+	}
 	// 5. closed: the review app is gone.
 	if len(review) != 1 {
 		t.Fatalf("review apps after the PR opened = %+v, want 1", review)

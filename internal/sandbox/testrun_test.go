@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -24,11 +25,14 @@ func herokuWrites(reqs []herokuapi.Request) []string {
 }
 
 // checkRuns are the check runs on GitHub as a user sees them: name, commit and conclusion.
+// checkRuns lists the repository's check runs as "name sha conclusion", sorted: the reporter opens
+// the test run's and the deploy's from its background worker, in no fixed order.
 func checkRuns(w *World) []string {
 	var out []string
 	for _, cr := range w.GitHub.CheckRuns(Repository) {
 		out = append(out, cr.Name+" "+short(cr.HeadSHA)+" "+cr.Conclusion)
 	}
+	slices.Sort(out)
 	return out
 }
 
