@@ -127,8 +127,10 @@ func (c *Client) CreateBuild(ctx context.Context, app string, b BuildCreate) (Bu
 }
 
 const (
-	// createAttempts bounds the requests for one creation whose outcome was unknown.
-	createAttempts = 3
+	// createAttempts bounds the requests for one creation whose outcome was unknown: as many as a
+	// read gets by default (Options.MaxRetries), since each is preceded by a check that the last
+	// one made nothing.
+	createAttempts = 5
 	// recentBuilds is how many of an app's newest builds are searched for one this run started:
 	// concurrent runs are serialised by the workflows' concurrency groups, so a few suffice.
 	recentBuilds = 20

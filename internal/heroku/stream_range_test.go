@@ -127,6 +127,15 @@ func TestCreateBuildAfterAmbiguousFailure(t *testing.T) {
 			wantID: "b1",
 		},
 		{
+			name: "a 5xx every time: five requests, each after a look for the last one's build",
+			posts: []http.HandlerFunc{
+				apiErr(500, "internal_server_error", "oops"), apiErr(502, "bad_gateway", "oops"), apiErr(503, "unavailable", "oops"),
+				apiErr(504, "gateway_timeout", "oops"), apiErr(503, "unavailable", "still down"),
+			},
+			lists:   []http.HandlerFunc{ok([]any{other}), ok([]any{other}), ok([]any{other}), ok([]any{other})},
+			wantErr: "still down",
+		},
+		{
 			name:    "a 4xx is not ambiguous",
 			posts:   []http.HandlerFunc{apiErr(422, "invalid_params", "bad checksum")},
 			wantErr: "bad checksum",
