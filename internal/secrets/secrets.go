@@ -128,7 +128,12 @@ func DecryptFile(ctx context.Context, path string, opt Options) (map[string]any,
 	if err != nil {
 		return nil, err
 	}
+	return decryptTree(path, tree, dataKey, usedKey)
+}
 
+// decryptTree decrypts the values of a parsed file with its data key (which usedKey recovered) and
+// checks its MAC, in place: tree is spent.
+func decryptTree(path string, tree sops.Tree, dataKey []byte, usedKey string) (map[string]any, error) {
 	c, err := newPathCipher(dataKey)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w (from %s): the sops metadata was changed outside sops; restore it from git history", path, err, usedKey)
