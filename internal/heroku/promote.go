@@ -85,6 +85,8 @@ func (c *Client) WaitPromotion(ctx context.Context, id string, on PromotedReleas
 		if err != nil {
 			return false, err
 		}
+		// A release someone else made on the app just after the promotion's (a config change)
+		// would run the same slug: following it waits for the same code to run.
 		if len(newest) == 1 && newest[0].Version > on.After && newest[0].SlugID == on.SlugID {
 			found = newest[0]
 			return true, nil
