@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 )
@@ -34,20 +33,6 @@ func BenchmarkColdStart(b *testing.B) {
 	baselineBin := filepath.Join(dir, "minimal")
 	buildStatic(b, dir, baselineBin, minimal)
 
-	var mu sync.Mutex
-	var first time.Time
-	arrived := make(chan struct{}, 1)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		if first.IsZero() {
-			first = time.Now()
-			arrived <- struct{}{}
-		}
-		mu.Unlock()
-		http.Error(w, `{"id":"unavailable","message":"benchmark"}`, http.StatusServiceUnavailable)
-	}))
-	defer srv.Close()
-
 	payload, err := json.Marshal(PullRequestEvent("closed", PR, CommitUpdated))
 	if err != nil {
 		b.Fatal(err)
@@ -56,21 +41,30 @@ func BenchmarkColdStart(b *testing.B) {
 	if err := os.WriteFile(eventPath, payload, 0o644); err != nil {
 		b.Fatal(err)
 	}
-	env := []string{
-		"GITHUB_ACTIONS=true", "GITHUB_WORKSPACE=" + dir, "GITHUB_EVENT_NAME=pull_request", "GITHUB_EVENT_PATH=" + eventPath,
-		"GITHUB_REPOSITORY=" + Repository, "GITHUB_SHA=" + SHA("merge-ref-2"), "GITHUB_REF=refs/pull/80/merge",
-		"GITHUB_RUN_ID=4242", "GITHUB_RUN_ATTEMPT=1", "GITHUB_API_URL=" + srv.URL, "GITHUB_SERVER_URL=https://github.com",
-		"GITHUB_OUTPUT=" + filepath.Join(dir, "output"), "GITHUB_STEP_SUMMARY=" + filepath.Join(dir, "summary"),
-		"INPUT_HEROKU_API_KEY=" + herokuToken, "INPUT_HEROKU_API_URL=" + srv.URL, "INPUT_GITHUB_TOKEN=" + githubToken,
-		"INPUT_PIPELINE=" + Pipeline, "INPUT_TIMEOUT=10s",
+	env := func(apiURL string) []string {
+		return []string{
+			"GITHUB_ACTIONS=true", "GITHUB_WORKSPACE=" + dir, "GITHUB_EVENT_NAME=pull_request", "GITHUB_EVENT_PATH=" + eventPath,
+			"GITHUB_REPOSITORY=" + Repository, "GITHUB_SHA=" + SHA("merge-ref-2"), "GITHUB_REF=refs/pull/80/merge",
+			"GITHUB_RUN_ID=4242", "GITHUB_RUN_ATTEMPT=1", "GITHUB_API_URL=" + apiURL, "GITHUB_SERVER_URL=https://github.com",
+			"GITHUB_OUTPUT=" + filepath.Join(dir, "output"), "GITHUB_STEP_SUMMARY=" + filepath.Join(dir, "summary"),
+			"INPUT_HEROKU_API_KEY=" + herokuToken, "INPUT_HEROKU_API_URL=" + apiURL, "INPUT_GITHUB_TOKEN=" + githubToken,
+			"INPUT_PIPELINE=" + Pipeline, "INPUT_TIMEOUT=10s",
+		}
 	}
-	// firstRequest execs bin with env and returns how long its first request took to arrive.
+	// firstRequest execs bin and returns how long its first request took to arrive. Each exec gets
+	// a server of its own, so that a late request of the previous one cannot count.
 	firstRequest := func(bin string) time.Duration {
-		mu.Lock()
-		first = time.Time{}
-		mu.Unlock()
+		arrived := make(chan time.Time, 1)
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			select {
+			case arrived <- time.Now():
+			default:
+			}
+			http.Error(w, `{"id":"unavailable","message":"benchmark"}`, http.StatusServiceUnavailable)
+		}))
+		defer srv.Close()
 		cmd := exec.Command(bin)
-		cmd.Env = env
+		cmd.Env = env(srv.URL)
 		start := time.Now()
 		if err := cmd.Start(); err != nil {
 			b.Fatal(err)
@@ -80,13 +74,12 @@ func BenchmarkColdStart(b *testing.B) {
 			cmd.Wait()
 		}()
 		select {
-		case <-arrived:
+		case at := <-arrived:
+			return at.Sub(start)
 		case <-time.After(10 * time.Second):
 			b.Fatalf("%s sent no request within 10s", filepath.Base(bin))
+			return 0
 		}
-		mu.Lock()
-		defer mu.Unlock()
-		return first.Sub(start)
 	}
 	var samples, baseline []time.Duration
 	for b.Loop() {
