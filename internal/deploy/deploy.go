@@ -440,8 +440,8 @@ func (r *Runner) finish(ctx context.Context, app heroku.App, res *Result, create
 	}
 	if app.WebURL == "" {
 		// The domains did not say (or could not be read): ask the app.
-		if full, err := r.Heroku.App(ctx, id); err == nil {
-			app.WebURL = full.WebURL
+		if read, err := r.Heroku.App(ctx, id); err == nil {
+			app.WebURL = read.WebURL
 		} else {
 			r.Log.Warningf("could not read the web URL of %s: %v", app.Name, err)
 		}
