@@ -97,7 +97,11 @@ func TestLifecycle(t *testing.T) {
 	if got := runs[3].Outputs; got["stage"] != "prod" || got["commit"] != CommitMain || got["app"] != ProdApp || got["deployed"] != "true" {
 		t.Errorf("prod outputs = %v", got)
 	}
-	// The prod step never reads the app itself: its URL comes from its default domain.
+	// The prod step never reads an app: names come with releases, prod's URL with its default
+	// domain (docs/performance.md counts the promotion's requests).
+	if n := countRequests(requests[3], "GET", "/apps/*"); n != 0 {
+		t.Errorf("prod promotion read %d apps, want 0", n)
+	}
 	for i, app := range map[int]string{0: runs[0].Outputs["app"], 3: ProdApp} {
 		if a, ok := w.Heroku.App(app); !ok || runs[i].Outputs["app_url"] != a.WebURL {
 			t.Errorf("%s: app_url = %q, want the app's web_url %q", Lifecycle()[i].Title, runs[i].Outputs["app_url"], a.WebURL)
