@@ -43,6 +43,7 @@ func TestLifecycle(t *testing.T) {
 	var (
 		requests [][]herokuapi.Request
 		review   []herokuapi.ReviewApp // as the first step left them
+		webURL   = map[int]string{}    // the web_url of each step's app, read right after the step
 	)
 	for i, step := range steps {
 		before := len(w.Heroku.Requests())
@@ -57,6 +58,9 @@ func TestLifecycle(t *testing.T) {
 		requests = append(requests, w.Heroku.Requests()[before:])
 		if i == 0 {
 			review = w.Heroku.ReviewApps(Pipeline)
+		}
+		if a, ok := w.Heroku.App(run.Outputs["app"]); ok {
+			webURL[i] = a.WebURL // before teardown deletes the review app
 		}
 	}
 
@@ -102,9 +106,9 @@ func TestLifecycle(t *testing.T) {
 	if n := countRequests(requests[3], "GET", "/apps/*"); n != 0 {
 		t.Errorf("prod promotion read %d apps, want 0", n)
 	}
-	for i, app := range map[int]string{0: runs[0].Outputs["app"], 3: ProdApp} {
-		if a, ok := w.Heroku.App(app); !ok || runs[i].Outputs["app_url"] != a.WebURL {
-			t.Errorf("%s: app_url = %q, want the app's web_url %q", Lifecycle()[i].Title, runs[i].Outputs["app_url"], a.WebURL)
+	for _, i := range []int{0, 3} {
+		if got := runs[i].Outputs["app_url"]; got == "" || got != webURL[i] {
+			t.Errorf("%s: app_url = %q, want the app's web_url %q", steps[i].Title, got, webURL[i])
 		}
 	}
 	// 5. closed: the review app is gone.
