@@ -1,12 +1,8 @@
 package heroku_test
 
 import (
-	"archive/tar"
 	"bytes"
-	"compress/gzip"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"strings"
 	"testing"
@@ -60,36 +56,10 @@ func startFake(t *testing.T, opt herokuapi.Options) (*herokuapi.Server, *heroku.
 	return srv, c
 }
 
-func tarball(t *testing.T) ([]byte, string) {
-	t.Helper()
-	var buf bytes.Buffer
-	gz := gzip.NewWriter(&buf)
-	tw := tar.NewWriter(gz)
-	body := []byte("web: uvicorn app:app\n")
-	if err := tw.WriteHeader(&tar.Header{Name: "Procfile", Mode: 0o644, Size: int64(len(body))}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := tw.Write(body); err != nil {
-		t.Fatal(err)
-	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := gz.Close(); err != nil {
-		t.Fatal(err)
-	}
-	sum := sha256.Sum256(buf.Bytes())
-	return buf.Bytes(), hex.EncodeToString(sum[:])
-}
-
+// upload uploads a tarball holding a Procfile and returns the source and the tarball's SHA256.
 func upload(t *testing.T, ctx context.Context, c *heroku.Client) (heroku.Source, string) {
 	t.Helper()
-	data, sum := tarball(t)
-	src, err := c.UploadSource(ctx, bytes.NewReader(data), int64(len(data)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return src, sum
+	return sourceWith(t, ctx, c, map[string]string{"Procfile": "web: uvicorn app:app\n"})
 }
 
 func TestFakeStagingThenPromotion(t *testing.T) {
