@@ -15,9 +15,9 @@ import (
 
 	"github.com/pangeo-forge/deploy-action/internal/config"
 	"github.com/pangeo-forge/deploy-action/internal/deploy"
+	"github.com/pangeo-forge/deploy-action/internal/encryptcheck"
 	"github.com/pangeo-forge/deploy-action/internal/event"
 	"github.com/pangeo-forge/deploy-action/internal/gh"
-	"github.com/pangeo-forge/deploy-action/internal/guard"
 	"github.com/pangeo-forge/deploy-action/internal/heroku"
 	"github.com/pangeo-forge/deploy-action/internal/local"
 	"github.com/pangeo-forge/deploy-action/internal/plan"
@@ -71,7 +71,7 @@ func Main(ctx context.Context, env Env) int {
 				Getenv: env.Getenv, Environ: env.Environ, HTTPClient: env.HTTPClient,
 			})
 		case "check-secrets":
-			return guard.Command(ctx, env.Args[1:], guard.Env{
+			return encryptcheck.Command(ctx, env.Args[1:], encryptcheck.Env{
 				Stdout: env.Stdout, Stderr: env.Stderr, Getenv: env.Getenv, HTTPClient: env.HTTPClient,
 			})
 		default:

@@ -7,7 +7,7 @@ import (
 
 	"github.com/sethvargo/go-githubactions"
 
-	"github.com/pangeo-forge/deploy-action/internal/guard"
+	"github.com/pangeo-forge/deploy-action/internal/encryptcheck"
 )
 
 // checkSecrets is the check-secrets stage: the pre-commit hook's check over
@@ -16,10 +16,10 @@ import (
 // nothing about it; MACs are not verified, as a workflow rarely holds every
 // deployment's keys (developers' local files are encrypted for their own).
 func (r *Runner) checkSecrets(ctx context.Context, res *Result) error {
-	var rep guard.Report
+	var rep encryptcheck.Report
 	err := r.phase(res, "check-secrets", func() error {
 		var err error
-		rep, err = guard.Check(ctx, r.workspace(), []string{filepath.Clean(r.Config.SecretsDir)}, guard.Options{})
+		rep, err = encryptcheck.Check(ctx, r.workspace(), []string{filepath.Clean(r.Config.SecretsDir)}, encryptcheck.Options{})
 		return err
 	})
 	if err != nil {

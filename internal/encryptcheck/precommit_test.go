@@ -1,4 +1,4 @@
-package guard_test
+package encryptcheck_test
 
 import (
 	"bytes"

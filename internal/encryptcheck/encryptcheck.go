@@ -1,12 +1,13 @@
-// Package guard is the encryption guard behind `deploy-action check-secrets`,
-// the pre-commit hook and the action's check-secrets stage: every file in the
-// secrets directory must be a SOPS-encrypted YAML or JSON file (metadata with
-// a version, a MAC and keys; every value encrypted unless the file's own sops
-// rules say otherwise), and, when keys are at hand, its MAC must verify.
+// Package encryptcheck checks that every secrets file is encrypted. It is
+// behind `deploy-action check-secrets`, the pre-commit hook and the action's
+// check-secrets stage: every file in the secrets directory must be a
+// SOPS-encrypted YAML or JSON file (metadata with a version, a MAC and keys;
+// every value encrypted unless the file's own sops rules say otherwise), and,
+// when keys are at hand, its MAC must verify.
 //
 // It never prints or returns a value of a file: findings name files and key
 // paths. Decryption for --verify-mac happens in memory only.
-package guard
+package encryptcheck
 
 import (
 	"context"

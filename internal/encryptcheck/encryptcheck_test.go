@@ -1,4 +1,4 @@
-package guard_test
+package encryptcheck_test
 
 import (
 	"bytes"
@@ -11,7 +11,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/pangeo-forge/deploy-action/internal/guard"
+	"github.com/pangeo-forge/deploy-action/internal/encryptcheck"
 	"github.com/pangeo-forge/deploy-action/internal/secrets/sopstest"
 )
 
@@ -31,7 +31,7 @@ func write(t *testing.T, dir, name string, data []byte) {
 func run(t *testing.T, args []string, getenv map[string]string) (int, []string) {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
-	code := guard.Command(context.Background(), args, guard.Env{Stdout: &stdout, Stderr: &stderr, Getenv: func(k string) string { return getenv[k] }})
+	code := encryptcheck.Command(context.Background(), args, encryptcheck.Env{Stdout: &stdout, Stderr: &stderr, Getenv: func(k string) string { return getenv[k] }})
 	if stderr.Len() > 0 {
 		t.Logf("stderr: %s", stderr.String())
 	}
@@ -208,8 +208,8 @@ func TestCommand(t *testing.T) {
 func TestCommandUsage(t *testing.T) {
 	t.Parallel()
 	var stdout, stderr bytes.Buffer
-	if code := guard.Command(context.Background(), []string{"--no-such-flag"}, guard.Env{Stdout: &stdout, Stderr: &stderr}); code != guard.ExitUsage {
-		t.Errorf("exit code %d, want %d", code, guard.ExitUsage)
+	if code := encryptcheck.Command(context.Background(), []string{"--no-such-flag"}, encryptcheck.Env{Stdout: &stdout, Stderr: &stderr}); code != encryptcheck.ExitUsage {
+		t.Errorf("exit code %d, want %d", code, encryptcheck.ExitUsage)
 	}
 	if !strings.Contains(stderr.String(), "usage: deploy-action check-secrets") {
 		t.Errorf("stderr does not show the usage:\n%s", stderr.String())

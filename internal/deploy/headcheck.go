@@ -9,7 +9,7 @@ import (
 	"github.com/pangeo-forge/deploy-action/internal/plan"
 )
 
-// staleSkip is the stale-deploy guard: a push-triggered staging or prod run whose commit is no
+// staleSkip is the head check (the stale-deploy guard): a push-triggered staging or prod run whose commit is no
 // longer the head of its branch must not overwrite the newer release the run for the newer push
 // makes (or made already: runs of two quick pushes can finish in either order). It returns the
 // notice saying why the run skips, "" when the run goes on. Manual runs deploy what they are told.
