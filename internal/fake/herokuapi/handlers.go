@@ -78,6 +78,7 @@ func (s *Server) handlers() map[string]handler {
 		"GET /pipeline-promotions/{pipeline-promotion}":                   s.getPromotion,
 		"GET /pipeline-promotions/{pipeline-promotion}/promotion-targets": s.listPromotionTargets,
 		"POST /app-setups":                                                s.createAppSetup,
+		"GET /account/rate-limits":                                        s.getRateLimits,
 		"GET /app-setups/{app-setup}":                                     s.getAppSetup,
 		"POST /test-runs":                                                 s.createTestRun,
 		"GET /test-runs/{test-run}":                                       s.getTestRun,
@@ -251,6 +252,11 @@ func (s *Server) listPipelines(r *http.Request, _ []string, _ []byte) (reply, *a
 		items = append(items, item{keys: map[string]any{"id": p.id, "name": p.name}, body: s.pipelineJSON(p)})
 	}
 	return s.page(r, items, "id", "name")
+}
+
+// getRateLimits answers what the bucket holds; serveAPI took no token for it.
+func (s *Server) getRateLimits(_ *http.Request, _ []string, _ []byte) (reply, *apiError) {
+	return ok(map[string]any{"remaining": s.refill()})
 }
 
 func (s *Server) getPipeline(_ *http.Request, p []string, _ []byte) (reply, *apiError) {

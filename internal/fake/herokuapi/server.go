@@ -48,10 +48,15 @@ type Options struct {
 	// response (Heroku: 200 by default, up to 1000 when asked); tests set it
 	// small to force 206 Partial Content.
 	PageSize int
-	// RateLimit is the size of the token bucket (Heroku: 4500 requests,
-	// refilled over an hour); a request finding it empty gets 429.
+	// RateLimit is the size of the account's token bucket (Heroku: 4500
+	// tokens); a request finding it empty gets 429 rate_limit.
 	RateLimit int
-	// RetryAfter is what 429 responses put in Retry-After (whole seconds).
+	// RefillPerSecond is how many tokens flow back into the bucket each
+	// second (default RateLimit per hour: Heroku's 4500 make 75 a minute).
+	// Tests scale the bucket down and the refill up to run many jobs at once.
+	RefillPerSecond float64
+	// RetryAfter, when set, is sent as Retry-After (whole seconds) on 429
+	// answers. Heroku sends none, so the default sends none.
 	RetryAfter time.Duration
 	// Schema is the path of heroku-go's schema.json; empty asks the go
 	// command where the heroku-go module is.
@@ -70,6 +75,9 @@ type Request struct {
 	// it only in tests that use made-up values.
 	Body   []byte
 	Status int // status answered; 0 while the request is in progress
+	// Token says that the request took a token from the account's rate-limit bucket (every
+	// authenticated API request does, except GET /account/rate-limits and those refused with 429).
+	Token bool
 
 	// Wall-clock times (time.Now, not Options.Now) for benchmarks: when the request arrived, when
 	// the server handled it (after Latency and any Disruption delay), and when the handler returned
@@ -135,6 +143,9 @@ func New(opt Options) (*Server, error) {
 	}
 	if opt.RateLimit <= 0 {
 		opt.RateLimit = 4500
+	}
+	if opt.RefillPerSecond <= 0 {
+		opt.RefillPerSecond = float64(opt.RateLimit) / time.Hour.Seconds()
 	}
 	if opt.Now == nil {
 		opt.Now = time.Now
@@ -414,7 +425,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	case strings.HasPrefix(r.URL.Path, streamPrefix):
 		s.serveStream(out, r, dropAt)
 	default:
-		s.serveAPI(out, r, body)
+		s.serveAPI(out, r, body, idx)
 	}
 	if d.Reset {
 		panic(http.ErrAbortHandler)
@@ -462,7 +473,8 @@ func (s *Server) injected(status int) *apiError {
 	}
 }
 
-func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, body []byte) {
+// serveAPI answers a Platform API request; idx is its place in s.requests.
+func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, body []byte, idx int) {
 	if !acceptsV3(r.Header.Values("Accept")) {
 		s.writeError(w, errorf(http.StatusNotAcceptable, "not_acceptable",
 			"Please specify a version along with Heroku's API MIME type. For example, `Accept: application/vnd.heroku+json; version=3`."))
@@ -472,8 +484,16 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, body []byte) {
 		s.writeError(w, e)
 		return
 	}
+	// Heroku's schema: "Requests to this endpoint do not count towards the rate limit."
+	free := r.Method == http.MethodGet && r.URL.EscapedPath() == "/account/rate-limits"
 	s.mu.Lock()
-	remaining, limited := s.takeToken()
+	var remaining int
+	limited := false
+	if free {
+		remaining = s.refill()
+	} else if remaining, limited = s.takeToken(); !limited {
+		s.requests[idx].Token = true
+	}
 	s.mu.Unlock()
 	w.Header().Set("RateLimit-Remaining", strconv.Itoa(remaining))
 	if limited {
@@ -576,15 +596,21 @@ func (s *Server) authenticate(r *http.Request) *apiError {
 	return errorf(http.StatusUnauthorized, "unauthorized", "Invalid credentials provided.")
 }
 
-// takeToken spends one request from the token bucket, which refills at
-// RateLimit per hour like Heroku's. The caller holds the lock.
-func (s *Server) takeToken() (remaining int, limited bool) {
+// refill adds the tokens that flowed back since the last request (RefillPerSecond, up to
+// RateLimit) and returns the whole tokens in the bucket. The caller holds the lock.
+func (s *Server) refill() int {
 	now := s.opt.Now()
-	capacity := float64(s.opt.RateLimit)
 	if el := now.Sub(s.refilledAt); el > 0 {
-		s.tokens = math.Min(capacity, s.tokens+el.Hours()*capacity)
+		s.tokens = math.Min(float64(s.opt.RateLimit), s.tokens+el.Seconds()*s.opt.RefillPerSecond)
 	}
 	s.refilledAt = now
+	return int(s.tokens)
+}
+
+// takeToken spends one token of the bucket, or reports that it is empty. The caller holds the
+// lock.
+func (s *Server) takeToken() (remaining int, limited bool) {
+	s.refill()
 	if s.tokens < 1 {
 		return 0, true
 	}
@@ -592,8 +618,15 @@ func (s *Server) takeToken() (remaining int, limited bool) {
 	return int(s.tokens), false
 }
 
+// RateLimitRemaining is what GET /account/rate-limits would answer now.
+func (s *Server) RateLimitRemaining() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.refill()
+}
+
 func (s *Server) writeError(w http.ResponseWriter, e *apiError) {
-	if e.status == http.StatusTooManyRequests {
+	if e.status == http.StatusTooManyRequests && s.opt.RetryAfter > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(s.opt.RetryAfter.Seconds()))))
 	}
 	writeJSON(w, e.status, map[string]string{"id": e.id, "message": e.message})

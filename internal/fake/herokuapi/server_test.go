@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -776,18 +777,57 @@ func TestFaultInjection(t *testing.T) {
 func TestRateLimitBucket(t *testing.T) {
 	t.Parallel()
 	now := time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
-	s := newServer(t, Options{RateLimit: 2, Now: func() time.Time { return now }})
+	var mu sync.Mutex
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+	s := newServer(t, Options{RateLimit: 2, RefillPerSecond: 0.5, Now: clock})
 	s.AddPipeline("flow")
-	var got []string
+	type answer struct {
+		Status    int
+		ID        string
+		Remaining string
+		// RetryAfter is the Retry-After header: Heroku sends none with its 429.
+		RetryAfter string
+	}
+	get := func(path string) answer {
+		r := call(t, s, "GET", path, nil)
+		a := answer{Status: r.status, Remaining: r.header.Get("RateLimit-Remaining"), RetryAfter: r.header.Get("Retry-After")}
+		if r.status == 429 {
+			a.ID, _ = r.json(t)["id"].(string)
+		}
+		return a
+	}
+	var got []answer
 	for range 3 {
-		r := call(t, s, "GET", "/pipelines/flow", nil)
-		got = append(got, r.header.Get("RateLimit-Remaining"))
+		got = append(got, get("/pipelines/flow"))
 	}
-	if diff := cmp.Diff([]string{"1", "0", "0"}, got); diff != "" {
-		t.Errorf("RateLimit-Remaining (-want +got):\n%s", diff)
+	got = append(got, get("/account/rate-limits"))
+	advance(2 * time.Second) // one token back
+	got = append(got, get("/account/rate-limits"), get("/account/rate-limits"), get("/pipelines/flow"), get("/pipelines/flow"))
+	advance(time.Hour) // full again, never above the bucket's size
+	got = append(got, get("/account/rate-limits"))
+	want := []answer{
+		{200, "", "1", ""}, {200, "", "0", ""}, {429, "rate_limit", "0", ""},
+		{200, "", "0", ""}, // the rate-limit endpoint costs no token
+		{200, "", "1", ""}, {200, "", "1", ""}, {200, "", "0", ""}, {429, "rate_limit", "0", ""},
+		{200, "", "2", ""},
 	}
-	if r := call(t, s, "GET", "/pipelines/flow", nil); r.status != 429 || r.json(t)["id"] != "rate_limit" {
-		t.Errorf("empty bucket: %d %s", r.status, r.body)
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("answers (-want +got):\n%s", diff)
+	}
+	if r := call(t, s, "GET", "/account/rate-limits", nil); r.json(t)["remaining"] != float64(2) {
+		t.Errorf("GET /account/rate-limits: %s, want remaining 2", r.body)
+	}
+	var tokens []bool
+	for _, r := range s.Requests() {
+		tokens = append(tokens, r.Token)
+	}
+	wantTokens := []bool{true, true, false, false, false, false, true, false, false, false}
+	if diff := cmp.Diff(wantTokens, tokens); diff != "" {
+		t.Errorf("Request.Token (-want +got):\n%s", diff)
+	}
+	if v := s.Violations(); len(v) > 0 {
+		t.Errorf("violations: %v", v)
 	}
 }
 
