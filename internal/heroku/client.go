@@ -135,12 +135,12 @@ func New(o Options) *Client {
 	if ua == "" {
 		ua = "deploy-action"
 	}
-	host := ""
+	host, prefix := "", ""
 	if u, err := url.Parse(base); err == nil {
-		host = u.Host
+		host, prefix = u.Host, u.Path
 	}
 	api := &http.Client{
-		Transport:     &apiTransport{next: newRetryTransport(next, retries, sleep, now), token: o.Token, host: host, userAgent: ua},
+		Transport:     &apiTransport{next: newRetryTransport(next, retries, sleep, now), token: o.Token, host: host, prefix: prefix, userAgent: ua},
 		Timeout:       hc.Timeout,
 		CheckRedirect: hc.CheckRedirect,
 	}
@@ -178,12 +178,13 @@ type apiTransport struct {
 	next      http.RoundTripper
 	token     string
 	host      string
+	prefix    string // the base URL's path, before the API's own paths
 	userAgent string
 }
 
 func (t *apiTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	r := req.Clone(req.Context())
-	r.Header.Set("Accept", "application/vnd.heroku+json; version=3")
+	r.Header.Set("Accept", acceptFor(strings.TrimPrefix(r.URL.Path, t.prefix)))
 	r.Header.Set("User-Agent", t.userAgent)
 	r.Header.Del("Authorization")
 	if t.token != "" && r.URL.Host == t.host {
@@ -198,6 +199,23 @@ func (t *apiTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	defer resp.Body.Close()
 	return nil, newAPIError(resp, req.Method, req.URL.Path)
+}
+
+// acceptFor is the Accept header of a request to path. Heroku serves variants of version 3, and
+// its own clients ask for one on some endpoints (docs/heroku.md): the Heroku CLI sends
+// 3.review-apps for the review-app config and 3.ci for test runs and their nodes. The action asks
+// what they ask, so that it reads what they read; every other endpoint gets plain version 3, as
+// heroku-go sends.
+func acceptFor(path string) string {
+	const v3 = "application/vnd.heroku+json; version=3"
+	switch {
+	case strings.HasPrefix(path, "/review-apps"),
+		strings.HasPrefix(path, "/pipelines/") && (strings.HasSuffix(path, "/review-app-config") || strings.HasSuffix(path, "/review-apps")):
+		return v3 + ".review-apps"
+	case strings.HasPrefix(path, "/test-runs"):
+		return v3 + ".ci"
+	}
+	return v3
 }
 
 type userAgentTransport struct {

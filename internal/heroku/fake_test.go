@@ -287,3 +287,64 @@ func keys(m map[string]string) []string {
 	}
 	return out
 }
+
+// TestAcceptVariants checks the Accept header of every request of a review app's and a test run's
+// life: the variants the Heroku CLI sends on those endpoints, plain version 3 elsewhere.
+func TestAcceptVariants(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	srv, c := startFake(t, herokuapi.Options{})
+	pipe := srv.AddPipeline("pipe-a")
+	srv.EnableReviewApps("pipe-a", "o/r")
+	srv.EnableCI("pipe-a")
+	if _, err := c.ReviewAppConfig(ctx, pipe.ID); err != nil {
+		t.Fatal(err)
+	}
+	src, sum := upload(t, ctx, c)
+	ra, err := c.CreateReviewApp(ctx, heroku.ReviewAppCreate{PipelineID: pipe.ID, Branch: "feature", PRNumber: 7, SourceURL: src.GetURL, Checksum: sum, Version: "abc"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.WaitReviewApp(ctx, ra.ID, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.ReviewApps(ctx, pipe.ID); err != nil {
+		t.Fatal(err)
+	}
+	ci := ciSource(t, ctx, c)
+	run, err := c.CreateTestRun(ctx, heroku.TestRunCreate{PipelineID: pipe.ID, Branch: "main", CommitSHA: "abc", CommitMessage: "m", SourceURL: ci.GetURL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := c.WaitTestRun(ctx, run.ID, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.DeleteReviewApp(ctx, ra.ID); err != nil {
+		t.Fatal(err)
+	}
+
+	const v3 = "application/vnd.heroku+json; version=3"
+	want := func(path string) string {
+		switch {
+		case strings.HasPrefix(path, "/review-apps"), strings.Contains(path, "/review-app"):
+			return v3 + ".review-apps"
+		case strings.HasPrefix(path, "/test-runs"):
+			return v3 + ".ci"
+		}
+		return v3
+	}
+	seen := map[string]bool{}
+	for _, r := range srv.Requests() {
+		if strings.HasPrefix(r.Path, "/blobs/") || strings.HasPrefix(r.Path, "/streams/") {
+			continue
+		}
+		path, _, _ := strings.Cut(r.Path, "?")
+		if got := r.Header.Get("Accept"); got != want(path) {
+			t.Errorf("%s %s: Accept %q, want %q", r.Method, path, got, want(path))
+		}
+		seen[want(path)] = true
+	}
+	if len(seen) != 3 {
+		t.Errorf("the requests used the Accept values %v, want all three", seen)
+	}
+}

@@ -564,6 +564,13 @@ func (s *Server) validateBody(r *http.Request, rt *route, body []byte) *apiError
 	return errorf(http.StatusUnprocessableEntity, "invalid_params", "Invalid params: %s.", fail)
 }
 
+// acceptedVersions are the values of the Accept header's version parameter the Platform API
+// serves: plain 3, and the variants Heroku's own clients ask for (docs/heroku.md): 3.review-apps
+// (the Heroku CLI's review-app config, other review-app tooling), 3.ci (the CLI's test runs and
+// test nodes), 3.sdk (the CLI and the TypeScript SDK, e.g. to see an app's generation). Anything
+// else, or no version at all, is answered 406 as Heroku does.
+var acceptedVersions = map[string]bool{"3": true, "3.review-apps": true, "3.ci": true, "3.sdk": true}
+
 func acceptsV3(values []string) bool {
 	for _, v := range values {
 		for _, mr := range strings.Split(v, ",") {
@@ -573,7 +580,7 @@ func acceptsV3(values []string) bool {
 			}
 			for _, p := range parts[1:] {
 				k, val, _ := strings.Cut(p, "=")
-				if strings.TrimSpace(k) == "version" && strings.Trim(strings.TrimSpace(val), `"`) == "3" {
+				if strings.TrimSpace(k) == "version" && acceptedVersions[strings.Trim(strings.TrimSpace(val), `"`)] {
 					return true
 				}
 			}
