@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -36,14 +37,14 @@ func New(apiURL, token, repository string, httpClient *http.Client) (*Client, er
 		api = api.WithAuthToken(token)
 	}
 	if apiURL != "" {
-		base := strings.TrimSuffix(apiURL, "/") + "/"
-		var err error
-		api, err = api.WithEnterpriseURLs(base, base)
-		if err != nil {
-			return nil, fmt.Errorf("invalid GITHUB_API_URL %q: %w", apiURL, err)
+		// The URL as given, with the trailing slash go-github's BaseURL needs: on GitHub Enterprise
+		// Server the runner sets https://HOST/api/v3, and the API lives under that path.
+		// (WithEnterpriseURLs is not used: it rewrites URLs, appending api/v3/ to some.)
+		base, err := url.Parse(strings.TrimSuffix(apiURL, "/") + "/")
+		if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
+			return nil, fmt.Errorf("invalid GITHUB_API_URL %q: want an http(s) URL such as https://api.github.com or https://HOST/api/v3", apiURL)
 		}
-		// WithEnterpriseURLs appends api/v3/ to hosts it does not know; the API URL is used as given.
-		api.BaseURL.Path = strings.TrimSuffix(strings.TrimSuffix(api.BaseURL.Path, "api/v3/"), "/") + "/"
+		api.BaseURL = base // UploadURL is left alone: the action uploads nothing
 	}
 	return &Client{api: api, owner: owner, repo: name, Backoff: time.Second}, nil
 }

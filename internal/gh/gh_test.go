@@ -60,3 +60,41 @@ func TestReadsRetryTransientErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestAPIURLKeptAsGiven: GITHUB_API_URL is used as given, path included: on GitHub Enterprise
+// Server it is https://HOST/api/v3, and every request must go under it.
+func TestAPIURLKeptAsGiven(t *testing.T) {
+	t.Parallel()
+	const repo, sha = "pangeo-forge/pangeo-forge-orchestrator", "0123456789abcdef0123456789abcdef01234567"
+	for _, prefix := range []string{"", "/api/v3"} {
+		for _, slash := range []string{"", "/"} {
+			t.Run(prefix+slash, func(t *testing.T) {
+				t.Parallel()
+				srv, err := githubapi.New(githubapi.Options{Token: "t", PathPrefix: prefix})
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(srv.Close)
+				srv.AddRepo(repo)
+				srv.AddCommit(repo, sha, strings.Repeat("a", 40), "a commit")
+				srv.SetBranch(repo, "main", sha)
+				c, err := New(srv.URL()+slash, "t", repo, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if head, err := c.BranchHead(context.Background(), "main"); err != nil || head != sha {
+					t.Errorf("BranchHead = %q, %v; want %s", head, err, sha)
+				}
+				if tree, err := c.CommitTree(context.Background(), sha); err != nil || tree != strings.Repeat("a", 40) {
+					t.Errorf("CommitTree = %q, %v", tree, err)
+				}
+				if v := srv.Violations(); len(v) != 0 {
+					t.Errorf("violations: %v", v)
+				}
+			})
+		}
+	}
+	if _, err := New("api.example.com/api/v3", "t", repo, nil); err == nil || !strings.Contains(err.Error(), "GITHUB_API_URL") {
+		t.Errorf("a URL without a scheme: error %v, want one naming GITHUB_API_URL", err)
+	}
+}

@@ -46,6 +46,9 @@ type Options struct {
 	// GitHubLatency is added to every GitHub request: benchmarks set it with Latency to count
 	// the GitHub round trips a run waits for too.
 	GitHubLatency time.Duration
+	// GitHubPathPrefix mounts the GitHub test server's API under a path, "/api/v3" as on GitHub
+	// Enterprise Server; GITHUB_API_URL then ends with it.
+	GitHubPathPrefix string
 }
 
 // World is a running sandbox. Close it when done.
@@ -116,7 +119,7 @@ func New(opt Options) (*World, error) {
 	if err != nil {
 		return fail(err)
 	}
-	w.GitHub, err = githubapi.New(githubapi.Options{Token: githubToken, PageSize: opt.PageSize, Latency: opt.GitHubLatency, Getwd: func() (string, error) { return root, nil }})
+	w.GitHub, err = githubapi.New(githubapi.Options{Token: githubToken, PageSize: opt.PageSize, Latency: opt.GitHubLatency, PathPrefix: opt.GitHubPathPrefix, Getwd: func() (string, error) { return root, nil }})
 	if err != nil {
 		return fail(err)
 	}

@@ -51,6 +51,11 @@ type Options struct {
 	Getwd func() (string, error)
 	// Latency is added to every request before it is handled, like a distant API, for benchmarks.
 	Latency time.Duration
+	// PathPrefix mounts the API under a path, as GitHub Enterprise Server serves it under
+	// /api/v3 of its web host (GITHUB_API_URL is then https://HOST/api/v3). A request outside it
+	// reaches the web host, not the API: it is answered 404 and recorded as a violation. Requests
+	// under it are recorded without it. "" serves the API at the root, as api.github.com does.
+	PathPrefix string
 }
 
 // Request is one request the server received, as recorded for tests.
@@ -111,6 +116,9 @@ func New(opt Options) (*Server, error) {
 	if opt.Getwd == nil {
 		opt.Getwd = os.Getwd
 	}
+	if p := opt.PathPrefix; p != "" && (!strings.HasPrefix(p, "/") || strings.HasSuffix(p, "/")) {
+		return nil, fmt.Errorf("githubapi: Options.PathPrefix %q must start with / and not end with one, e.g. /api/v3", p)
+	}
 	if opt.PageSize < 0 || opt.PageSize > 100 {
 		return nil, fmt.Errorf("githubapi: Options.PageSize %d is out of range: use 0 (GitHub's default) to 100", opt.PageSize)
 	}
@@ -150,9 +158,10 @@ func New(opt Options) (*Server, error) {
 	return s, nil
 }
 
-// URL is the server's base URL without a trailing slash, e.g. http://127.0.0.1:40123.
-// go-github wants it with one: client.BaseURL, _ = url.Parse(s.URL() + "/").
-func (s *Server) URL() string { return s.ts.URL }
+// URL is the API's base URL without a trailing slash, e.g. http://127.0.0.1:40123, or
+// http://127.0.0.1:40123/api/v3 with a PathPrefix. go-github wants it with one:
+// client.BaseURL, _ = url.Parse(s.URL() + "/").
+func (s *Server) URL() string { return s.ts.URL + s.opt.PathPrefix }
 
 // Close stops the server.
 func (s *Server) Close() { s.ts.Close() }
@@ -216,6 +225,19 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
+	outside := false
+	if p := s.opt.PathPrefix; p != "" {
+		rest, ok := strings.CutPrefix(r.URL.Path, p)
+		if ok && strings.HasPrefix(rest, "/") {
+			u := *r.URL
+			u.Path, u.RawPath = rest, strings.TrimPrefix(u.RawPath, p)
+			r = r.Clone(r.Context())
+			r.URL = &u
+		} else {
+			outside = true
+		}
+	}
+
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	idx := len(s.requests)
@@ -224,6 +246,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	})
 	defer func() { s.requests[idx].Status = rw.status }()
 
+	if outside {
+		// What GitHub Enterprise Server's web host answers for an API path: not the API.
+		s.violate("%s %s is outside the API's path %s: the client sent it to the web host", r.Method, r.URL.Path, s.opt.PathPrefix)
+		rw.Header().Set("Content-Type", "text/html; charset=utf-8")
+		rw.WriteHeader(http.StatusNotFound)
+		_, _ = io.WriteString(rw, "<!DOCTYPE html><title>Page not found</title>\n")
+		return
+	}
 	now := s.opt.Now()
 	authed := s.authorized(r.Header.Get("Authorization"))
 	if authed {

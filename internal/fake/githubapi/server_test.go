@@ -745,3 +745,38 @@ func sortedCopy(xs []string) []string {
 	}
 	return out
 }
+
+// TestPathPrefix: mounted under /api/v3 as on GitHub Enterprise Server, the API answers there (and
+// records paths without the prefix), while the same path on the web host's root is a 404 and a
+// violation.
+func TestPathPrefix(t *testing.T) {
+	t.Parallel()
+	s := newServer(t, githubapi.Options{PathPrefix: "/api/v3"})
+	if !strings.HasSuffix(s.URL(), "/api/v3") {
+		t.Fatalf("URL() = %s, want it to end in /api/v3", s.URL())
+	}
+	repo, _, err := newClient(t, s, token).Repositories.Get(context.Background(), owner, name)
+	if err != nil || repo.GetFullName() != repoName {
+		t.Fatalf("under the prefix: %v, %v", repo, err)
+	}
+	if reqs := s.Requests(); reqs[len(reqs)-1].Path != "/repos/pangeo-forge/app" {
+		t.Errorf("recorded path %q, want it without the prefix", reqs[len(reqs)-1].Path)
+	}
+	if len(s.Violations()) != 0 {
+		t.Fatalf("violations under the prefix: %v", s.Violations())
+	}
+	root := strings.TrimSuffix(s.URL(), "/api/v3")
+	req, _ := http.NewRequest("GET", root+"/repos/pangeo-forge/app", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound || len(s.Violations()) != 1 {
+		t.Errorf("outside the prefix: status %d, violations %v; want 404 and one violation", resp.StatusCode, s.Violations())
+	}
+	if _, err := githubapi.New(githubapi.Options{Token: token, PathPrefix: "api/v3/"}); err == nil {
+		t.Error("New accepted PathPrefix api/v3/")
+	}
+}
