@@ -254,11 +254,15 @@ func (r resolver) notProtected(name, input string) error {
 // review_label: a label only a maintainer can add is the human review of the
 // untrusted code, so only the labeled event deploys; commits pushed later are
 // unreviewed and wait for the label to be added again. Its app is torn down
-// even when the fork was deleted since; staging, prod and check-secrets never
-// run fork code.
+// even when the fork was deleted since; staging and prod never run fork code.
+//
+// check-secrets runs on every fork, on either event: it reads the checkout's
+// files only (no secret, no key, no write), and a fork is exactly where a
+// plaintext secrets file arrives. Reporting to GitHub stays off for a fork's
+// pull_request run (gh.Reporter): its token cannot write checks.
 func (r resolver) forkSkip(stage Stage) string {
 	pr := r.t.PR
-	if !pr.Fork() {
+	if !pr.Fork() || stage == StageCheckSecrets {
 		return ""
 	}
 	from := "a deleted fork"
