@@ -61,6 +61,9 @@ type GitHub interface {
 	CommitTree(ctx context.Context, sha string) (string, error)
 	PullRequestState(ctx context.Context, number int) (string, error)
 	BranchHead(ctx context.Context, branch string) (string, error) // the stale-deploy guard
+	// FileAt reads a file of the repository at a ref; found is false when GitHub has no such file
+	// (or ref). Review runs compare their secrets file with staging's and production's with it.
+	FileAt(ctx context.Context, path, ref string) (data []byte, found bool, err error)
 }
 
 // SecretLoader decrypts and flattens one deployment's secrets file.
@@ -177,7 +180,12 @@ func (r *Runner) deploy(ctx context.Context, p plan.Plan, res *Result) error {
 			return err
 		}
 	}
-	vars, err := r.loadSecrets(ctx, p, res)
+	var protected <-chan []protectedFile
+	if p.Stage == plan.StageReview {
+		// Read while the file is decrypted and the pipeline looked up; compared before any write.
+		protected = r.readProtected(ctx)
+	}
+	vars, used, err := r.loadSecrets(ctx, p, res)
 	if err != nil {
 		return err
 	}
@@ -187,6 +195,11 @@ func (r *Runner) deploy(ctx context.Context, p plan.Plan, res *Result) error {
 	pipeline, err := r.Heroku.Pipeline(ctx, r.Config.Pipeline)
 	if err != nil {
 		return err
+	}
+	if protected != nil {
+		if err := r.refuseCopiedSecrets(ctx, used, protected); err != nil {
+			return err
+		}
 	}
 	// The stale-deploy guard, right before the first write to Heroku.
 	if notice, err := r.staleSkip(ctx, p); err != nil || notice != "" {
@@ -219,16 +232,18 @@ func (r *Runner) deploy(ctx context.Context, p plan.Plan, res *Result) error {
 }
 
 // loadSecrets decrypts the deployment's file (or the review fallback's), masks every value before
-// anything else is printed, and adds the deployment var.
-func (r *Runner) loadSecrets(ctx context.Context, p plan.Plan, res *Result) (map[string]string, error) {
-	var vars map[string]string
-	err := r.phase(res, "secrets", func() error {
+// anything else is printed, and adds the deployment var. used is the deployment whose file it
+// decrypted.
+func (r *Runner) loadSecrets(ctx context.Context, p plan.Plan, res *Result) (vars map[string]string, used string, err error) {
+	used = p.Deployment
+	err = r.phase(res, "secrets", func() error {
 		var err error
 		vars, err = r.Secrets(ctx, p.Deployment)
 		if errors.Is(err, secrets.ErrNotFound) && p.Stage == plan.StageReview {
 			if p.Fallback == "" {
 				return fmt.Errorf("%w\nadd secrets/config.%s.yaml to the pull request (encrypted with sops), or set the review_fallback input to a deployment whose file review apps may use", err, p.Deployment)
 			}
+			used = p.Fallback
 			vars, err = r.Secrets(ctx, p.Fallback)
 			if err == nil {
 				res.Notes = append(res.Notes, fmt.Sprintf("no secrets file for %s: using the review_fallback deployment %s", p.Deployment, p.Fallback))
@@ -237,7 +252,7 @@ func (r *Runner) loadSecrets(ctx context.Context, p plan.Plan, res *Result) (map
 		return err
 	})
 	if err != nil {
-		return nil, err
+		return nil, used, err
 	}
 	names := make([]string, 0, len(vars))
 	for name, value := range vars {
@@ -251,11 +266,11 @@ func (r *Runner) loadSecrets(ctx context.Context, p plan.Plan, res *Result) (map
 	res.Secrets = len(names)
 	sort.Strings(names)
 	if _, taken := vars[r.Config.DeploymentVar]; taken {
-		return nil, fmt.Errorf("the secrets file sets %s, which the action sets to the deployment name (input deployment_var): remove it from the file or choose another deployment_var", r.Config.DeploymentVar)
+		return nil, used, fmt.Errorf("the secrets file sets %s, which the action sets to the deployment name (input deployment_var): remove it from the file or choose another deployment_var", r.Config.DeploymentVar)
 	}
 	vars[r.Config.DeploymentVar] = p.Deployment
 	r.Log.Infof("Decrypted %d config vars for %s: %s", len(names), p.Deployment, strings.Join(names, ", "))
-	return vars, nil
+	return vars, used, nil
 }
 
 // checkCheckout makes sure that what is deployed is what is labelled: the workspace must be checked

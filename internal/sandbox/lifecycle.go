@@ -1,6 +1,12 @@
 package sandbox
 
-import "github.com/pangeo-forge/deploy-action/internal/fake/githubapi"
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/pangeo-forge/deploy-action/internal/fake/githubapi"
+)
 
 // The seed's pull request #80 and the commits of its life.
 const (
@@ -18,6 +24,28 @@ var (
 	treeUpdated   = SHA("tree-after-pr-80")
 )
 
+// The staging and production secrets files of the demo.
+const (
+	StagingSecrets = "config.pangeo-forge-staging.yaml"
+	ProdSecrets    = "config.pangeo-forge.yaml"
+)
+
+// SetRepoFile puts a file into a commit of the repository on the GitHub test server (what the
+// contents endpoint answers).
+func (w *World) SetRepoFile(commit, path string, data []byte) {
+	w.GitHub.AddFile(Repository, commit, path, data)
+}
+
+// mustReadSecrets reads one of the repository's demo secrets files: they are part of the
+// repository, so a failure is a broken checkout.
+func (w *World) mustReadSecrets(name string) []byte {
+	data, err := os.ReadFile(filepath.Join(w.Root, "secrets", name))
+	if err != nil {
+		panic(fmt.Sprintf("sandbox: the demo secrets file is missing: %v", err))
+	}
+	return data
+}
+
 // SeedLifecycle registers the lifecycle's commits and pull request on the GitHub test server.
 func (w *World) SeedLifecycle() {
 	w.GitHub.AddCommit(Repository, CommitOpened, SHA("tree-first-push"), "Add recipe run status endpoint")
@@ -27,6 +55,13 @@ func (w *World) SeedLifecycle() {
 	// The branches' heads, which the stale-deploy guard compares a push's commit with.
 	w.GitHub.SetBranch(Repository, "main", CommitMain)
 	w.GitHub.SetBranch(Repository, "prod", CommitProd)
+	// The staging and production secrets files as the branches have them: review runs compare
+	// their own file with these (a copy of one is refused).
+	for _, commit := range []string{CommitMain, CommitProd} {
+		for _, name := range []string{StagingSecrets, ProdSecrets} {
+			w.SetRepoFile(commit, "secrets/"+name, w.mustReadSecrets(name))
+		}
+	}
 	w.GitHub.AddPullRequest(Repository, githubapi.PullRequest{
 		Number: PR, HeadSHA: CommitOpened, HeadRef: PRBranch, BaseRef: "main",
 		Title: "Add recipe run status endpoint", User: "cisaacstern",

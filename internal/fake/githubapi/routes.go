@@ -25,6 +25,7 @@ var routes = func() []route {
 		{"GET", "/repos/{owner}/{repo}/commits/{ref}", "contents", getCommit},
 		{"GET", "/repos/{owner}/{repo}/git/commits/{commit_sha}", "contents", getGitCommit},
 		{"GET", "/repos/{owner}/{repo}/branches/{branch}", "contents", getBranch},
+		{"GET", "/repos/{owner}/{repo}/contents/{path}", "contents", getContents},
 		{"GET", "/repos/{owner}/{repo}/pulls", "pull_requests", listPulls},
 		{"GET", "/repos/{owner}/{repo}/pulls/{pull_number}", "pull_requests", getPull},
 

@@ -112,6 +112,7 @@ type repo struct {
 	suites        map[string]int64 // head sha -> check suite id
 	deployments   []*Deployment
 	comments      []*Comment
+	files         map[string]map[string][]byte // commit sha -> path -> content (AddFile)
 }
 
 func (s *Server) id() int64 {
