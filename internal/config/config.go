@@ -20,7 +20,7 @@ import (
 // Stages returns the values the stage input accepts, in the order error
 // messages list them (a new slice: callers may not change the accepted set).
 func Stages() []string {
-	return []string{"auto", "review", "staging", "prod", "test", "teardown", "check-secrets"}
+	return []string{"auto", "review", "staging", "prod", "test", "teardown", "check-secrets", "rollback"}
 }
 
 // Review modes accepted by the review_mode input.
@@ -54,7 +54,7 @@ const (
 // accidental %v cannot print them.
 type Config struct {
 	HerokuAPIKey, GitHubToken, HerokuAPIURL, Pipeline string
-	Stage                                             string // auto|review|staging|prod|test|teardown|check-secrets
+	Stage                                             string // auto|review|staging|prod|test|teardown|check-secrets|rollback
 	SecretsDir                                        string // relative to the workspace, cleaned
 	ReviewName, StagingName, ProdName, LocalName      string // templates, e.g. "pforge-pr-{pr}"
 	StagingBranch, ProdBranch                         string
@@ -68,6 +68,8 @@ type Config struct {
 	HealthPath                                        string
 	HealthTimeout                                     time.Duration // how long the app has to answer 2xx
 	Rollback                                          bool
+	RollbackApp                                       string // stage rollback: "prod" (default) or "staging"
+	RollbackTo                                        int    // stage rollback: the release version to go back to; 0 means the newest earlier release that ran other code
 	DryRun                                            bool
 	PRComment                                         bool // one sticky comment on a review app's pull request
 	HerokuCI                                          bool // run the Heroku CI tests before a review or staging deploy, which they gate
@@ -134,6 +136,7 @@ func Load(getenv func(string) string) (Config, error) {
 		ReviewMode:     in("review_mode", ReviewModeReviewApp),
 		Team:           action.GetInput("team"),
 		HealthPath:     action.GetInput("health_path"),
+		RollbackApp:    in("rollback_app", "prod"),
 		GitHub: GitHubEnv{
 			Workspace:   getenv("GITHUB_WORKSPACE"),
 			EventName:   getenv("GITHUB_EVENT_NAME"),
@@ -231,6 +234,16 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	if !configVarName.MatchString(c.DeploymentVar) {
 		fail("input %q: %q is not a config var name: use letters, digits and underscores, not starting with a digit", "deployment_var", c.DeploymentVar)
+	}
+	if c.RollbackApp != "prod" && c.RollbackApp != "staging" {
+		fail("input %q: %q is not an app of the pipeline the action rolls back: use prod or staging", "rollback_app", c.RollbackApp)
+	}
+	if raw := action.GetInput("rollback_to"); raw != "" {
+		v, err := strconv.Atoi(strings.TrimPrefix(strings.TrimPrefix(raw, "v"), "V"))
+		if err != nil || v <= 0 {
+			fail("input %q: %q is not a release version: use the number Heroku shows, e.g. v41 or 41, or leave it empty for the newest earlier release that ran other code", "rollback_to", raw)
+		}
+		c.RollbackTo = v
 	}
 	if c.HealthPath != "" && !strings.HasPrefix(c.HealthPath, "/") {
 		fail("input %q: %q must be a path on the app starting with /, e.g. /health", "health_path", c.HealthPath)

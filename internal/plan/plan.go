@@ -26,6 +26,7 @@ const (
 	StageTest         Stage = "test" // a Heroku CI test run of the commit, nothing deployed
 	StageTeardown     Stage = "teardown"
 	StageCheckSecrets Stage = "check-secrets"
+	StageRollback     Stage = "rollback" // an app of the pipeline back to an earlier release, on demand
 	StageLocal        Stage = "local"
 )
 
@@ -93,7 +94,7 @@ func (r resolver) auto() (Plan, error) {
 		}, nil
 	case "workflow_dispatch":
 		return Plan{
-			Skip:   "workflow_dispatch with stage auto does nothing: set the stage input (review, staging, prod, teardown or check-secrets), e.g. stage: ${{ inputs.stage }}",
+			Skip:   "workflow_dispatch with stage auto does nothing: set the stage input (review, staging, prod, teardown, check-secrets or rollback), e.g. stage: ${{ inputs.stage }}",
 			Branch: r.branch(),
 			Manual: true,
 		}, nil
@@ -132,6 +133,18 @@ func (r resolver) explicit(s Stage) (Plan, error) {
 			return Plan{}, err
 		}
 		return Plan{Stage: StageTest, Commit: commit, Branch: r.branch(), Manual: r.manual()}, nil
+	case StageRollback:
+		// What runs afterwards is an earlier release's code, found on Heroku: the event's commit
+		// names nothing that is deployed, and no secrets file is read.
+		template, branch := r.cfg.ProdName, r.cfg.ProdBranch
+		if r.cfg.RollbackApp == "staging" {
+			template, branch = r.cfg.StagingName, r.cfg.StagingBranch
+		}
+		name, err := r.name(template, 0, branch)
+		if err != nil {
+			return Plan{}, err
+		}
+		return Plan{Stage: StageRollback, Deployment: name, Branch: r.branch(), Manual: r.manual()}, nil
 	case StageCheckSecrets:
 		// Checking the files needs no commit; report it when known.
 		commit, _ := r.commit()
@@ -169,6 +182,10 @@ func (r resolver) pullRequest() (Plan, error) {
 	stage := Stage(cfg.Stage)
 	if cfg.Stage == "" || cfg.Stage == "auto" {
 		stage = r.autoPRStage()
+	}
+	if stage == StageRollback {
+		// A pull request's workflow runs what its author wrote: production is not theirs to move.
+		return Plan{}, fmt.Errorf("stage rollback does not run on %s events: run it from workflow_dispatch (docs/workflows/rollback.yml)", t.Name)
 	}
 	base := Plan{Stage: stage, Branch: pr.HeadRef, PR: pr.Number}
 	if skip := r.forkSkip(stage); skip != "" {

@@ -252,13 +252,17 @@ func TestResolve(t *testing.T) {
 		{desc: "dispatch staging", inputs: map[string]string{"stage": "staging"}, t: dispatch("refs/heads/main", map[string]string{"stage": "staging"}),
 			want: Plan{Stage: StageStaging, Deployment: "pangeo-forge-staging", Commit: runSHA, Branch: "main", Manual: true}},
 		{desc: "dispatch auto", t: dispatch("refs/heads/main", nil),
-			want: Plan{Skip: "workflow_dispatch with stage auto does nothing: set the stage input (review, staging, prod, teardown or check-secrets), e.g. stage: ${{ inputs.stage }}", Branch: "main", Manual: true}},
+			want: Plan{Skip: "workflow_dispatch with stage auto does nothing: set the stage input (review, staging, prod, teardown, check-secrets or rollback), e.g. stage: ${{ inputs.stage }}", Branch: "main", Manual: true}},
 		{desc: "dispatch teardown sweeps", inputs: map[string]string{"stage": "teardown"}, t: dispatch("refs/heads/main", nil),
 			want: Plan{Stage: StageTeardown, Sweep: true, Branch: "main", Manual: true}},
 		{desc: "dispatch teardown of one PR", inputs: map[string]string{"stage": "teardown"}, t: dispatch("refs/heads/main", map[string]string{"pr": "#80"}),
 			want: Plan{Stage: StageTeardown, Deployment: "pforge-pr-80", PR: prNumber, Manual: true}},
 		{desc: "dispatch check-secrets", inputs: map[string]string{"stage": "check-secrets"}, t: dispatch("refs/heads/main", nil),
 			want: Plan{Stage: StageCheckSecrets, Commit: runSHA, Branch: "main", Manual: true}},
+		{desc: "dispatch rollback of prod", inputs: map[string]string{"stage": "rollback"}, t: dispatch("refs/heads/main", nil),
+			want: Plan{Stage: StageRollback, Deployment: "pangeo-forge", Branch: "main", Manual: true}},
+		{desc: "dispatch rollback of staging", inputs: map[string]string{"stage": "rollback", "rollback_app": "staging"}, t: dispatch("refs/heads/main", nil),
+			want: Plan{Stage: StageRollback, Deployment: "pangeo-forge-staging", Branch: "main", Manual: true}},
 		{desc: "dispatch review", inputs: map[string]string{"stage": "review"}, t: dispatch("refs/heads/main", nil),
 			want: Plan{Stage: StageReview, Skip: "stage review needs a pull request and workflow_dispatch events have none: nothing to deploy", Branch: "main", Manual: true}},
 
@@ -318,8 +322,10 @@ func TestResolveErrors(t *testing.T) {
 			want: `workflow_dispatch input pr: "eighty" is not a pull request number`},
 		{desc: "dispatch teardown needs branch", inputs: map[string]string{"stage": "teardown", "review_name": "pr-{branch}"}, t: dispatch("refs/heads/main", map[string]string{"pr": "80"}),
 			want: `input review_name: deployment name template "pr-{branch}" uses {branch}, which this run has no value for (no branch in the event and no GITHUB_REF branch)`},
+		{desc: "rollback on a pull request", inputs: map[string]string{"stage": "rollback"}, t: pr("opened"),
+			want: "stage rollback does not run on pull_request events: run it from workflow_dispatch (docs/workflows/rollback.yml)"},
 		{desc: "stage not validated by config", env: func(c *config.Config) { c.Stage = "local" }, t: push("refs/heads/main", pushSHA, false),
-			want: `input stage: "local" is not a stage: use one of auto, review, staging, prod, test, teardown, check-secrets`},
+			want: `input stage: "local" is not a stage: use one of auto, review, staging, prod, test, teardown, check-secrets, rollback`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.desc, func(t *testing.T) {
