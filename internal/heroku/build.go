@@ -37,8 +37,13 @@ type Release struct {
 	CreatedAt                                    time.Time
 }
 
-// Slug is the compiled app a release runs; Commit is the version it was built from.
-type Slug struct{ ID, Commit string }
+// Slug is the compiled app a release runs; Commit is the version it was built from. ProcessTypes
+// are its Procfile's commands by process type: a "release" entry is the release phase that runs
+// on every release of the slug.
+type Slug struct {
+	ID, Commit   string
+	ProcessTypes map[string]string
+}
 
 // UploadSource creates a source and uploads size bytes of body to it. The upload is streamed
 // (memory stays bounded whatever the size) and sent with a known Content-Length and no
@@ -79,13 +84,28 @@ func (c *Client) ConfigVars(ctx context.Context, app string) (map[string]string,
 	if err := c.get(ctx, &raw, p("/apps/", app, "/config-vars")); err != nil {
 		return nil, fmt.Errorf("reading the config vars of app %q: %w", app, err)
 	}
+	return setVars(raw), nil
+}
+
+// setVars drops the vars a config var answer gives as null.
+func setVars(raw map[string]*string) map[string]string {
 	out := make(map[string]string, len(raw))
 	for k, v := range raw {
 		if v != nil {
 			out[k] = *v
 		}
 	}
-	return out, nil
+	return out
+}
+
+// ReleaseConfigVars reads the config vars a release ran with (what a rollback to it restores). The
+// values are secrets: never print them.
+func (c *Client) ReleaseConfigVars(ctx context.Context, app, release string) (map[string]string, error) {
+	var raw heroku.ConfigVarInfoForAppReleaseResult
+	if err := c.get(ctx, &raw, p("/apps/", app, "/releases/", release, "/config-vars")); err != nil {
+		return nil, fmt.Errorf("reading the config vars of release %s of app %q: %w", release, app, err)
+	}
+	return setVars(raw), nil
 }
 
 // UpdateConfigVars sets the vars in changes, unsetting those whose value is nil, in one release.
@@ -422,7 +442,7 @@ func (c *Client) Slug(ctx context.Context, app, id string) (Slug, error) {
 	if err := c.get(ctx, &s, p("/apps/", app, "/slugs/", id)); err != nil {
 		return Slug{}, fmt.Errorf("reading slug %s of app %q: %w", id, app, err)
 	}
-	return Slug{ID: s.ID, Commit: deref(s.Commit)}, nil
+	return Slug{ID: s.ID, Commit: deref(s.Commit), ProcessTypes: s.ProcessTypes}, nil
 }
 
 // Rollback makes a new release of the app that runs the code and config of releaseID.

@@ -166,11 +166,22 @@ func (s *Server) slugJSON(sl *slugRec) map[string]any {
 		"commit_description":             nil,
 		"created_at":                     ts(sl.created),
 		"id":                             sl.id,
-		"process_types":                  map[string]string{"web": "gunicorn -w 2 -k uvicorn.workers.UvicornWorker app.main:app"},
+		"process_types":                  processTypes(sl),
 		"size":                           sl.size,
 		"stack":                          stack(),
 		"updated_at":                     ts(sl.created),
 	}
+}
+
+// ReleaseCommand is the release phase of the slugs built on an app with one (SetReleasePhase).
+const ReleaseCommand = "python -m alembic upgrade head"
+
+func processTypes(sl *slugRec) map[string]string {
+	types := map[string]string{"web": "gunicorn -w 2 -k uvicorn.workers.UvicornWorker app.main:app"}
+	if sl.releaseCmd != "" {
+		types["release"] = sl.releaseCmd
+	}
+	return types
 }
 
 func (s *Server) domainJSON(a *appRec, d *domainRec) map[string]any {
@@ -502,6 +513,9 @@ func (s *Server) createRelease(_ *http.Request, p []string, body []byte) (reply,
 		}
 		if old.slugID == "" {
 			return reply{}, errorf(http.StatusUnprocessableEntity, "invalid_params", "Cannot roll back to v%d: it has no code.", old.version)
+		}
+		if old.status == "expired" {
+			return reply{}, errorf(http.StatusUnprocessableEntity, "invalid_params", "Cannot roll back to v%d: the release has expired.", old.version)
 		}
 		a.config = maps.Clone(old.config)
 		a.updated = s.now()

@@ -149,6 +149,9 @@ func (s *Server) startBuild(a *appRec, blobURL, checksum string, hasChecksum boo
 			}
 			b.log.write("-----> Discovering process types\n-----> Compressing...\n       Done: 64.2M\n-----> Launching...\n")
 			sl := &slugRec{id: newID(), appID: a.id, commit: version, hasCommit: hasVersion, checksum: got, size: 64_200_000 + len(blob.data), created: s.now()}
+			if a.releasePhase {
+				sl.releaseCmd = ReleaseCommand
+			}
 			s.slugs[sl.id] = sl
 			b.slugID = sl.id
 			if a.deleted {

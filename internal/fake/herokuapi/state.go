@@ -112,6 +112,7 @@ type buildRec struct {
 
 type slugRec struct {
 	id, appID, commit, checksum string
+	releaseCmd                  string // the Procfile's release command, "" when it has none
 	hasCommit                   bool
 	size                        int
 	created                     time.Time
@@ -266,6 +267,21 @@ func (s *Server) SetReleasePhase(app string, ok bool) {
 	a := s.mustApp(app)
 	a.releasePhase = true
 	a.releaseOK = ok
+}
+
+// ExpireRelease marks the app's release of that version expired, as Heroku does with releases
+// it no longer keeps the code of: they are listed, but cannot be rolled back to.
+func (s *Server) ExpireRelease(app string, version int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a := s.mustApp(app)
+	for _, id := range a.releaseIDs {
+		if r := s.releases[id]; r.version == version {
+			r.status = "expired"
+			return
+		}
+	}
+	panic(fmt.Sprintf("herokuapi: app %s has no release v%d", app, version))
 }
 
 // FailBuilds makes every later build of the app fail, its output stream
