@@ -46,6 +46,8 @@ type Heroku interface {
 	Promote(ctx context.Context, pipelineID, sourceAppID, sourceReleaseID string, targetAppIDs []string) (heroku.Promotion, error)
 	WaitPromotion(ctx context.Context, id string, on heroku.PromotedRelease, log io.Writer) (heroku.Release, error)
 	Rollback(ctx context.Context, app, releaseID string) (heroku.Release, error)
+	Release(ctx context.Context, app, id string) (heroku.Release, error)
+	ReleaseConfigVars(ctx context.Context, app, release string) (map[string]string, error)
 	Domains(ctx context.Context, app string) ([]heroku.Domain, error)
 	// review_mode app-setup
 	Couplings(ctx context.Context, pipelineID string) ([]heroku.Coupling, error)
@@ -162,6 +164,8 @@ func (r *Runner) Run(ctx context.Context, p plan.Plan) (*Result, error) {
 		return res, r.teardown(ctx, p, res)
 	case plan.StageTest:
 		return res, r.testOnly(ctx, p, res)
+	case plan.StageRollback:
+		return res, r.rollbackStage(ctx, p, res)
 	default:
 		return res, fmt.Errorf("stage %q cannot be run by the deploy step", p.Stage)
 	}

@@ -10,6 +10,18 @@ import (
 // dryRun prints the plan and what it would do, reading but never writing, and decrypting nothing.
 func (r *Runner) dryRun(ctx context.Context, p plan.Plan, res *Result) error {
 	r.Log.Infof("Dry run: stage %s, deployment %s, commit %s", p.Stage, p.Deployment, orNone(p.Commit))
+	if p.Stage == plan.StageRollback {
+		rp, err := r.planRollback(ctx)
+		if err != nil {
+			return err
+		}
+		res.App, res.AppURL = rp.app.Name, rp.app.WebURL
+		r.describeRollback(rp, res)
+		if rp.target.ID != rp.current.ID {
+			r.Log.Infof("Dry run: would roll %s back to v%d", rp.app.Name, rp.target.Version)
+		}
+		return nil
+	}
 	pipeline, err := r.Heroku.Pipeline(ctx, r.Config.Pipeline)
 	if err != nil {
 		return err

@@ -195,6 +195,9 @@ func (v *view) summary() string {
 func (v *view) statusDescription() string {
 	switch v.conclusion {
 	case "success":
+		if v.res.Stage == plan.StageRollback && v.res.Release > 0 {
+			return fmt.Sprintf("Rolled %s back to %s as v%d", v.res.App, short(v.res.Commit), v.res.Release)
+		}
 		if v.res.Release > 0 {
 			return fmt.Sprintf("Deployed %s as v%d of %s", short(v.sha), v.res.Release, v.res.App)
 		}

@@ -325,6 +325,24 @@ func (r *Reporter) finishDeployment(ctx context.Context, v *view) {
 		if err := r.do(ctx, func(ctx context.Context) error { return c.SetDeploymentStatus(ctx, r.deploymentID, st) }); err != nil {
 			r.failed(deployments, "set the deployment's status", err)
 		}
+	case r.plan.Stage == plan.StageRollback && v.res.Deployed && v.res.Commit != "":
+		// A rollback puts an older commit back in the environment: it is that commit's deployment
+		// that is live again, known only now.
+		d := Deployment{
+			SHA: v.res.Commit, Environment: r.plan.Deployment, Description: "rollback by deploy-action",
+			Production: r.opt.Config.RollbackApp == "prod",
+		}
+		st := DeploymentStatus{State: "success", Description: v.statusDescription(), EnvironmentURL: v.res.AppURL, LogURL: r.detailsURL}
+		err := r.do(ctx, func(ctx context.Context) error {
+			id, err := c.EnsureDeployment(ctx, d)
+			if err != nil {
+				return err
+			}
+			return c.SetDeploymentStatus(ctx, id, st)
+		})
+		if err != nil {
+			r.failed(deployments, "report the rollback on the deployment of "+short(v.res.Commit), err)
+		}
 	case r.plan.Stage == plan.StageTeardown && r.plan.Deployment != "" && len(v.res.Removed) > 0 && v.conclusion == "success":
 		// A review app's environment is gone: every deployment to it is inactive.
 		var ids []int64
