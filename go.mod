@@ -12,6 +12,7 @@ require (
 	github.com/google/go-cmp v0.7.0
 	github.com/google/go-github/v60 v60.0.0
 	github.com/heroku/heroku-go/v5 v5.5.0
+	github.com/heroku/heroku-go/v6 v6.1.0
 	github.com/klauspost/compress v1.16.7
 	github.com/klauspost/pgzip v1.2.6
 	github.com/nsmithuk/local-kms v0.0.0-20260228092603-2a5e92d09ab6

@@ -18,7 +18,13 @@ const (
 	stackID    = "ee582d3c-717d-4a57-ba5a-1c3d0ac5e0f8"
 	stackName  = "heroku-24"
 	regionID   = "59accabd-516d-4f0e-83e6-6e3757701145"
+	// cedarID identifies the Cedar generation, every app's and pipeline's here (the schema's
+	// default; Fir is the other).
+	cedarID = "8a6f3c2e-1d4b-4e7a-9c5f-0b2d6e8f1a3c"
 )
+
+// generation is the platform generation apps and pipelines report (v6 schema: {id, name}).
+func generation() map[string]any { return map[string]any{"id": cedarID, "name": "cedar"} }
 
 func ts(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 
@@ -93,7 +99,7 @@ func (s *Server) handlers() map[string]handler {
 
 func (s *Server) pipelineJSON(p *pipelineRec) map[string]any {
 	return map[string]any{
-		"created_at": ts(p.created), "id": p.id, "name": p.name,
+		"created_at": ts(p.created), "generation": generation(), "id": p.id, "name": p.name,
 		"owner": s.pipelineOwner(p), "updated_at": ts(p.updated),
 	}
 }
@@ -112,7 +118,7 @@ func (s *Server) appJSON(a *appRec) map[string]any {
 	}
 	return map[string]any{
 		"acm": false, "archived_at": nil, "build_stack": stack(), "buildpack_provided_description": desc,
-		"created_at": ts(a.created), "git_url": "https://git.heroku.com/" + a.name + ".git", "id": a.id,
+		"created_at": ts(a.created), "generation": generation(), "git_url": "https://git.heroku.com/" + a.name + ".git", "id": a.id,
 		"internal_routing": nil, "maintenance": false, "name": a.name, "owner": user(),
 		"organization": s.teamRef(a.team), "team": s.teamRef(a.team), "region": map[string]any{"id": regionID, "name": "us"},
 		"released_at": ts(a.releasedAt), "repo_size": nil, "slug_size": nil, "space": nil,
@@ -149,8 +155,13 @@ func (s *Server) releaseJSON(r *releaseRec) map[string]any {
 	if r.log != nil {
 		stream = s.streamURL("releases", r.id)
 	}
+	// On Cedar a release's one artifact is its slug (Fir's are OCI images).
+	artifacts := []any{}
+	if r.slugID != "" {
+		artifacts = append(artifacts, map[string]any{"type": "slug", "id": r.slugID})
+	}
 	return map[string]any{
-		"addon_plan_names": []string{}, "app": map[string]any{"id": r.appID, "name": name},
+		"addon_plan_names": []string{}, "app": map[string]any{"id": r.appID, "name": name}, "artifacts": artifacts,
 		"created_at": ts(r.created), "current": current, "description": r.description, "id": r.id,
 		"output_stream_url": stream, "slug": refOrNil(r.slugID), "status": r.status,
 		"updated_at": ts(r.updated), "user": user(), "version": r.version,

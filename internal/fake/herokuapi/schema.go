@@ -3,6 +3,7 @@ package herokuapi
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -73,34 +74,65 @@ func loadSchema(path string) (*apiSchema, error) {
 	return f()
 }
 
+// schemaModule is the module whose schema.json the server validates against: the newest Platform
+// API schema heroku-go publishes (docs/heroku.md). The client itself is built on heroku-go v5; v6
+// is required only by this package's tests (schema_module_test.go), for its schema.
+const schemaModule = "github.com/heroku/heroku-go/v6"
+
 var (
 	locateOnce sync.Once
 	locatePath string
 	locateErr  error
 )
 
-// locateSchema finds heroku-go's schema.json in the module cache, asking the
-// go command once: it is the same file for every test in the process.
+// locateSchema finds schemaModule's schema.json in the module cache, asking the go command once:
+// it is the same file for every test in the process. go mod download answers from the cache when
+// the module is there (a test build put it there) and fetches the version go.mod names otherwise.
 func locateSchema() (string, error) {
 	locateOnce.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		var stderr bytes.Buffer
-		cmd := exec.CommandContext(ctx, "go", "list", "-m", "-f", "{{.Dir}}", "github.com/heroku/heroku-go/v5")
+		cmd := exec.CommandContext(ctx, "go", "mod", "download", "-json", schemaModule)
 		cmd.Stderr = &stderr
 		out, err := cmd.Output()
 		if err != nil {
-			locateErr = fmt.Errorf("failed to locate heroku-go's schema.json with go list (set Options.Schema to its path): %w: %s", err, strings.TrimSpace(stderr.String()))
+			locateErr = fmt.Errorf("failed to locate %s's schema.json with go mod download (set Options.Schema to its path): %w: %s", schemaModule, err, strings.TrimSpace(stderr.String()+" "+string(out)))
 			return
 		}
-		dir := strings.TrimSpace(string(out))
-		if dir == "" {
-			locateErr = errors.New("go list found no directory for github.com/heroku/heroku-go/v5: run go mod download, or set Options.Schema")
+		var mod struct{ Dir, Error string }
+		if err := json.Unmarshal(out, &mod); err != nil || mod.Dir == "" {
+			locateErr = fmt.Errorf("go mod download found no directory for %s (%s): run go mod download, or set Options.Schema", schemaModule, mod.Error)
 			return
 		}
-		locatePath = filepath.Join(dir, "schema.json")
+		locatePath = filepath.Join(mod.Dir, "schema.json")
 	})
 	return locatePath, locateErr
+}
+
+// strictToAdditional turns the hyper-schema keyword strictProperties, which draft-04 validators
+// ignore, into additionalProperties: false wherever the schema sets it without saying otherwise, so
+// that an object carrying a property the schema does not list (source_blob.checksum on a review app,
+// a name beside a promotion target's app id) is refused as Heroku refuses it. Heroku's own validator
+// (the json_schema gem) also requires every listed property under strictProperties; the API does
+// not (builds without source_blob.checksum or version_description are documented and accepted), so
+// that half is not enforced (docs/heroku.md).
+func strictToAdditional(v any) {
+	switch n := v.(type) {
+	case map[string]any:
+		if strict, _ := n["strictProperties"].(bool); strict {
+			if _, set := n["additionalProperties"]; !set {
+				n["additionalProperties"] = false
+			}
+		}
+		for _, c := range n {
+			strictToAdditional(c)
+		}
+	case []any:
+		for _, c := range n {
+			strictToAdditional(c)
+		}
+	}
 }
 
 func compileSchema(path string) (*apiSchema, error) {
@@ -129,6 +161,7 @@ func compileSchema(path string) (*apiSchema, error) {
 			delete(m, "$schema")
 		}
 	}
+	strictToAdditional(top)
 
 	c := jsonschema.NewCompiler()
 	c.DefaultDraft(jsonschema.Draft4)

@@ -1041,3 +1041,66 @@ func TestLatency(t *testing.T) {
 		t.Errorf("request took %v, want at least the latency", d)
 	}
 }
+
+// TestNewestSchema: the server validates against heroku-go v6's schema, where the objects that set
+// strictProperties refuse properties they do not list, and a promotion may name its source release.
+func TestNewestSchema(t *testing.T) {
+	t.Parallel()
+	s := newServer(t, Options{}, true)
+	p := s.AddPipeline("flow")
+	stg := s.AddApp("stg", "flow", "staging")
+	prd := s.AddApp("prd", "flow", "production")
+	s.EnableReviewApps("flow", "o/r")
+	url, sum := upload(t, s, []byte("src"))
+	b := call(t, s, "POST", "/apps/stg/builds", map[string]any{"source_blob": map[string]any{"url": url, "checksum": sum, "version": "v"}})
+	wantStatus(t, b, http.StatusCreated)
+	readStream(t, s, b.json(t)["output_stream_url"].(string))
+	eventually(t, "staging release", func() bool { rs := s.Releases("stg"); return len(rs) > 1 && rs[len(rs)-1].Status == "succeeded" })
+	rel := s.Releases("stg")[len(s.Releases("stg"))-1]
+	promotion := func(source map[string]any, target map[string]any) map[string]any {
+		return map[string]any{"pipeline": map[string]any{"id": p.ID}, "source": source, "targets": []any{map[string]any{"app": target}}}
+	}
+	tests := []struct {
+		name, method, path string
+		body               any
+		status             int
+		problem            string // in the error message
+	}{
+		{"build source_blob with a property it does not list", "POST", "/apps/stg/builds",
+			map[string]any{"source_blob": map[string]any{"url": url, "checksum": sum, "sha": "abc"}}, 422, "/source_blob: unexpected sha"},
+		{"review app source_blob with a checksum", "POST", "/review-apps",
+			map[string]any{"branch": "b", "pr_number": 3, "pipeline": p.ID, "source_blob": map[string]any{"url": url, "checksum": sum}}, 422, "/source_blob: unexpected checksum"},
+		{"promotion target app with a name", "POST", "/pipeline-promotions",
+			promotion(map[string]any{"app": map[string]any{"id": stg.ID}}, map[string]any{"id": prd.ID, "name": "prd"}), 422, "/targets/0/app: unexpected name"},
+		{"promotion source app with a name", "POST", "/pipeline-promotions",
+			promotion(map[string]any{"app": map[string]any{"id": stg.ID, "name": "stg"}}, map[string]any{"id": prd.ID}), 422, "/source/app: unexpected name"},
+		{"promotion of a named source release", "POST", "/pipeline-promotions",
+			promotion(map[string]any{"app": map[string]any{"id": stg.ID}, "release": map[string]any{"id": rel.ID}}, map[string]any{"id": prd.ID}), 201, ""},
+	}
+	for _, tt := range tests {
+		r := call(t, s, tt.method, tt.path, tt.body)
+		wantStatus(t, r, tt.status)
+		if msg, _ := r.json(t)["message"].(string); tt.problem != "" && !strings.Contains(msg, tt.problem) {
+			t.Errorf("%s: message %q, want it to say %q", tt.name, msg, tt.problem)
+		}
+	}
+	if v := s.Violations(); len(v) != 4 {
+		t.Errorf("violations = %q, want the four refused requests", v)
+	}
+
+	// Answers carry what the newest schema added: a generation, a release's artifacts.
+	app := call(t, s, "GET", "/apps/stg", nil).json(t)
+	if g, _ := app["generation"].(map[string]any); g["name"] != "cedar" {
+		t.Errorf("app generation = %v, want cedar", app["generation"])
+	}
+	if g, _ := call(t, s, "GET", "/pipelines/flow", nil).json(t)["generation"].(map[string]any); g["name"] != "cedar" {
+		t.Errorf("pipeline generation = %v, want cedar", g)
+	}
+	r := call(t, s, "GET", "/apps/stg/releases/"+rel.ID, nil).json(t)
+	arts, _ := r["artifacts"].([]any)
+	built := call(t, s, "GET", "/apps/stg/builds/"+b.json(t)["id"].(string), nil).json(t)
+	slug, _ := built["slug"].(map[string]any)
+	if len(arts) != 1 || arts[0].(map[string]any)["type"] != "slug" || slug == nil || arts[0].(map[string]any)["id"] != slug["id"] {
+		t.Errorf("release artifacts = %v, want the build's slug", r["artifacts"])
+	}
+}
