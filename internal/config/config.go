@@ -45,8 +45,11 @@ const (
 	DefaultAppDir        = "."
 	DefaultTimeout       = 20 * time.Minute
 	DefaultHealthTimeout = 2 * time.Minute
-	DefaultServerURL     = "https://github.com"
-	DefaultAPIURL        = "https://api.github.com"
+	// DefaultTimeoutReserve is kept at the end of timeout for putting production back (a rollback
+	// and its release) and reporting: long waits end when only this much of timeout remains.
+	DefaultTimeoutReserve = 2 * time.Minute
+	DefaultServerURL      = "https://github.com"
+	DefaultAPIURL         = "https://api.github.com"
 )
 
 // Config is everything the action was asked to do. It holds the Heroku API
@@ -62,18 +65,21 @@ type Config struct {
 	AllowPullRequestTarget                            bool
 	CheckName, DeploymentVar, AppDir                  string // CheckName may hold {stage}; AppDir is relative, cleaned
 	Timeout                                           time.Duration
-	ReviewMode                                        string        // review-app|app-setup
-	Team                                              string        // app-setup: Heroku team of the PR apps; "" means the pipeline owner's
-	ReviewTTL                                         time.Duration // 0: no age-based cleanup
-	HealthPath                                        string
-	HealthTimeout                                     time.Duration // how long the app has to answer 2xx
-	Rollback                                          bool
-	RollbackApp                                       string // stage rollback: "prod" (default) or "staging"
-	RollbackTo                                        int    // stage rollback: the release version to go back to; 0 means the newest earlier release that ran other code
-	DryRun                                            bool
-	PRComment                                         bool // one sticky comment on a review app's pull request
-	HerokuCI                                          bool // run the Heroku CI tests before a review or staging deploy, which they gate
-	GitHub                                            GitHubEnv
+	// TimeoutReserve is the part of Timeout kept for putting production back and reporting: waits
+	// (the health check, rate-limit waits) end when only this much remains (deploy.Runner.WorkContext).
+	TimeoutReserve time.Duration
+	ReviewMode     string        // review-app|app-setup
+	Team           string        // app-setup: Heroku team of the PR apps; "" means the pipeline owner's
+	ReviewTTL      time.Duration // 0: no age-based cleanup
+	HealthPath     string
+	HealthTimeout  time.Duration // how long the app has to answer 2xx
+	Rollback       bool
+	RollbackApp    string // stage rollback: "prod" (default) or "staging"
+	RollbackTo     int    // stage rollback: the release version to go back to; 0 means the newest earlier release that ran other code
+	DryRun         bool
+	PRComment      bool // one sticky comment on a review app's pull request
+	HerokuCI       bool // run the Heroku CI tests before a review or staging deploy, which they gate
+	GitHub         GitHubEnv
 }
 
 // GitHubEnv holds the runner's GITHUB_* variables.
@@ -206,6 +212,16 @@ func Load(getenv func(string) string) (Config, error) {
 		fail("input %q: %q is not a positive duration: use Go's form, e.g. 20m or 1h30m", "timeout", raw)
 	} else {
 		c.Timeout = d
+	}
+	if raw := action.GetInput("timeout_reserve"); raw == "" {
+		c.TimeoutReserve = DefaultTimeoutReserve
+	} else if d, err := time.ParseDuration(raw); err != nil || d <= 0 {
+		fail("input %q: %q is not a positive duration: use Go's form, e.g. 2m or 45s", "timeout_reserve", raw)
+	} else {
+		c.TimeoutReserve = d
+	}
+	if c.Timeout > 0 && c.TimeoutReserve > 0 && c.TimeoutReserve >= c.Timeout {
+		fail("input %q (%s) must be shorter than input %q (%s): it is the part of timeout kept for a rollback and the report; lower timeout_reserve (e.g. %s) or raise timeout", "timeout_reserve", c.TimeoutReserve, "timeout", c.Timeout, (c.Timeout / 4).Round(time.Second))
 	}
 	if raw := action.GetInput("health_timeout"); raw == "" {
 		c.HealthTimeout = DefaultHealthTimeout

@@ -68,7 +68,7 @@ func TestBinaryStopsOnSignalOrTimeout(t *testing.T) {
 			}
 			t.Cleanup(w.Close)
 			w.SeedLifecycle()
-			step := withInputs(Lifecycle()[2], "timeout", tt.timeout) // main: build staging
+			step := withInputs(Lifecycle()[2], "timeout", tt.timeout, "timeout_reserve", "1s") // main: build staging
 			prep, err := w.Prepare(step)
 			if err != nil {
 				t.Fatal(err)
