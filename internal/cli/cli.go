@@ -216,10 +216,14 @@ func stopped(signalled, ctx context.Context, timeout time.Duration, res *deploy.
 			where += " (done: " + strings.Join(done, ", ") + ")"
 		}
 	}
-	if signalled.Err() != nil {
-		return fmt.Errorf("the run was cancelled%s: the runner stopped the job (SIGINT or SIGTERM): %w", where, context.Canceled)
+	after := ""
+	if res != nil && res.Running != "" {
+		after = "; " + res.Running // what the app runs now: a rollback requested, the previous release
 	}
-	return fmt.Errorf("the run took longer than the timeout input (%s) and was stopped%s; raise timeout or look into the slow phase: %w", timeout, where, context.DeadlineExceeded)
+	if signalled.Err() != nil {
+		return fmt.Errorf("the run was cancelled%s: the runner stopped the job (SIGINT or SIGTERM)%s: %w", where, after, context.Canceled)
+	}
+	return fmt.Errorf("the run took longer than the timeout input (%s) and was stopped%s; raise timeout or look into the slow phase%s: %w", timeout, where, after, context.DeadlineExceeded)
 }
 
 // reportingClient is the client for check runs, deployments and comments: none without a token.

@@ -92,6 +92,7 @@ type Runner struct {
 	secretsMu    sync.Mutex
 	secretValues []string // every mask line of every decrypted value, for Scrub
 	tail         tailBuffer
+	target       *target        // the app the deploy writes to, and what it ran before (aftermath.go)
 	uploaded     *pendingUpload // the test run's upload, for the build of the same run
 }
 
@@ -116,6 +117,11 @@ type Result struct {
 	Secrets    int            // how many config vars were decrypted
 	TestRun    *TestRunResult // the Heroku CI test run (stage test, heroku_ci), nil when none ran
 	Skipped    string         // set when the run found nothing to do once under way: the notice why
+	// Running says, after a failed deploy, what the app it wrote to runs now: "staging
+	// (pangeo-forge-api-staging) runs v11 (the previous code) with the new config vars set in v12",
+	// "production (…) runs v10 again (rolled back as v14)". Empty when the run succeeded or failed
+	// before its first write.
+	Running string
 }
 
 // Phase is one timed step of a run.
@@ -218,6 +224,15 @@ func (r *Runner) deploy(ctx context.Context, p plan.Plan, res *Result) error {
 			return err
 		}
 	}
+	if err := r.deployStage(ctx, p, pipeline, vars, res); err != nil {
+		r.sayWhatRuns(ctx, p, res)
+		return err
+	}
+	return nil
+}
+
+// deployStage performs the stage's Heroku steps, once everything before the first write is done.
+func (r *Runner) deployStage(ctx context.Context, p plan.Plan, pipeline heroku.Pipeline, vars map[string]string, res *Result) error {
 	switch p.Stage {
 	case plan.StageReview:
 		return r.review(ctx, p, pipeline, vars, res)
@@ -370,13 +385,23 @@ func (r *Runner) applyVars(ctx context.Context, app heroku.App, vars map[string]
 // release.
 func (r *Runner) buildOn(ctx context.Context, p plan.Plan, app heroku.App, vars map[string]string, res *Result) error {
 	res.App, res.AppURL = app.Name, app.WebURL
+	// What the app runs is read before the first write: the state a failure is reported against.
+	rel, running, err := r.currentCode(ctx, app)
+	if err != nil {
+		return err
+	}
+	r.aim(p, app, rel, running)
 	if err := r.applyVars(ctx, app, vars, res); err != nil {
 		return err
 	}
-	if rel, done, err := r.alreadyDeployed(ctx, app, p.Commit); err != nil {
-		return err
-	} else if done {
+	if p.Commit != "" && running == p.Commit {
 		res.Release = rel.Version
+		if len(res.VarsSet)+len(res.VarsUnset) > 0 {
+			// The new config vars made a release of their own, running the same code.
+			if now, err := r.Heroku.CurrentRelease(ctx, app.ID); err == nil {
+				res.Release = now.Version
+			}
+		}
 		res.Action = "already deployed " + short(p.Commit)
 		note := fmt.Sprintf("%s already runs %s (release v%d): not building it again", app.Name, short(p.Commit), rel.Version)
 		r.Log.Noticef("%s", note)

@@ -36,24 +36,23 @@ func (r *Runner) skip(res *Result, notice string) error {
 	return nil
 }
 
-// alreadyDeployed reports whether app already runs a release built from commit. A rerun of the
-// same commit (a re-run workflow, a retried job) then builds nothing: a second build would make a
-// second, identical release and restart the dynos for nothing. Config vars are still brought up to
-// date before this check, so the final state is the same as after a full run.
-func (r *Runner) alreadyDeployed(ctx context.Context, app heroku.App, commit string) (heroku.Release, bool, error) {
-	if commit == "" {
-		return heroku.Release{}, false, nil
-	}
+// currentCode reads what app runs before the run writes to it: its current release and the commit
+// that release's code was built from ("" when Heroku does not say). A release of the commit being
+// deployed means a rerun of the same commit (a re-run workflow, a retried job): nothing is built
+// again, as a second build would make a second, identical release and restart the dynos for
+// nothing. The release is also what a failed run measures the app's state against (aim). An app
+// that never released yields a zero release.
+func (r *Runner) currentCode(ctx context.Context, app heroku.App) (heroku.Release, string, error) {
 	rel, err := r.Heroku.CurrentRelease(ctx, app.ID)
 	if errors.Is(err, heroku.ErrNoRelease) {
-		return heroku.Release{}, false, nil
+		return heroku.Release{}, "", nil
 	}
 	if err != nil || rel.SlugID == "" {
-		return heroku.Release{}, false, err
+		return rel, "", err
 	}
 	slug, err := r.Heroku.Slug(ctx, app.ID, rel.SlugID)
 	if err != nil {
-		return heroku.Release{}, false, err
+		return heroku.Release{}, "", err
 	}
-	return rel, slug.Commit == commit, nil
+	return rel, slug.Commit, nil
 }

@@ -69,10 +69,18 @@ func (r *Runner) prod(ctx context.Context, p plan.Plan, pipeline heroku.Pipeline
 		if err := r.buildOn(ctx, p, prodApp, vars, res); err != nil {
 			return err
 		}
-		return r.finish(ctx, prodApp, res, false)
+		if err := r.finish(ctx, prodApp, res, false); err != nil {
+			if res.BuildID == "" {
+				return err // a rerun: the release that failed its check is the one prod ran before
+			}
+			// A hotfix built on prod is rolled back as a promotion is.
+			return r.rollbackAfter(ctx, prodApp, previous, res, err)
+		}
+		return nil
 	}
 	r.Log.Infof("Promoting release v%d of %s to %s: %s", release.Version, stagingApp.Name, prodApp.Name, why)
 	res.App, res.Commit = prodApp.Name, slug.Commit
+	r.aim(p, prodApp, previous, "")
 	if err := r.applyVars(ctx, prodApp, vars, res); err != nil {
 		return err
 	}
@@ -104,7 +112,7 @@ func (r *Runner) prod(ctx context.Context, p plan.Plan, pipeline heroku.Pipeline
 	}
 	res.Action = fmt.Sprintf("promoted release v%d of %s", release.Version, stagingApp.Name)
 	if err := r.finish(ctx, prodApp, res, false); err != nil {
-		return r.rollbackAfter(ctx, prodApp, previous, err)
+		return r.rollbackAfter(ctx, prodApp, previous, res, err)
 	}
 	return nil
 }
@@ -133,24 +141,4 @@ func (r *Runner) sameContent(ctx context.Context, p plan.Plan, stagingCommit str
 		return fmt.Sprintf("staging runs %s, whose tree is identical to %s", short(stagingCommit), short(p.Commit)), true, nil
 	}
 	return fmt.Sprintf("staging runs %s, whose content differs from %s (prod is ahead of staging)", short(stagingCommit), short(p.Commit)), false, nil
-}
-
-// rollbackAfter rolls prod back to the release it ran before, when rollback is on.
-func (r *Runner) rollbackAfter(ctx context.Context, app heroku.App, previous heroku.Release, cause error) error {
-	switch {
-	case !r.Config.Rollback:
-		return cause
-	case previous.ID == "" || previous.SlugID == "":
-		return fmt.Errorf("%w; not rolled back: %s ran no code before this release", cause, app.Name)
-	}
-	rel, err := r.Heroku.Rollback(ctx, app.ID, previous.ID)
-	if err == nil {
-		// The rollback is a release like any other: it counts once it has run.
-		rel, err = r.Heroku.WaitRelease(ctx, app.ID, rel.ID, r.output())
-	}
-	if err != nil {
-		return errors.Join(cause, fmt.Errorf("rollback to v%d failed: %w", previous.Version, err))
-	}
-	r.Log.Warningf("Rolled %s back to v%d (new release v%d)", app.Name, previous.Version, rel.Version)
-	return fmt.Errorf("%w; rolled back to v%d", cause, previous.Version)
 }

@@ -55,6 +55,9 @@ func (res *Result) Markdown(title string, runErr error) string {
 	if runErr != nil {
 		fmt.Fprintf(&b, "> [!CAUTION]\n> %s\n\n", strings.ReplaceAll(runErr.Error(), "\n", "\n> "))
 	}
+	if res.Running != "" {
+		fmt.Fprintf(&b, "**After this run**: %s.\n\n", res.Running)
+	}
 	rows := [][2]string{
 		{"Stage", string(res.Stage)},
 		{"Deployment", markdown.Code(res.Deployment)},

@@ -34,6 +34,7 @@ func (r *Reporter) render(res *deploy.Result, runErr error) *view {
 	}
 	cp := *res
 	cp.LogTail = r.opt.Scrub(res.LogTail)
+	cp.Running = r.opt.Scrub(res.Running)
 	cp.Notes = nil
 	for _, n := range res.Notes {
 		cp.Notes = append(cp.Notes, r.opt.Scrub(n))
@@ -155,6 +156,10 @@ func (v *view) summary() string {
 			fmt.Fprintf(&b, ": %s", res.Action)
 		}
 		b.WriteString(".\n")
+	}
+	if res.Running != "" {
+		// What the app runs after a failure: the previous release, a rollback, or the failed one.
+		fmt.Fprintf(&b, "\n**After this run**: %s.\n", res.Running)
 	}
 	release := ""
 	if res.Release > 0 {

@@ -36,7 +36,7 @@ func TestHealthCheck(t *testing.T) {
 	}{
 		{name: "staging answers", step: health(steps[2]), prodAnswers: http.StatusOK, code: 0, want: "/health answered 200"},
 		{name: "prod answers", before: steps[2:3], step: health(steps[3]), prodAnswers: http.StatusOK, code: 0, want: "/health answered 200"},
-		{name: "prod fails and is rolled back", before: second, step: health(promote, "stage", "prod"), prodAnswers: http.StatusServiceUnavailable, code: 1, want: "rolled back to v", wantRollback: true},
+		{name: "prod fails and is rolled back", before: second, step: health(promote, "stage", "prod"), prodAnswers: http.StatusServiceUnavailable, code: 1, want: "again (rolled back as v", wantRollback: true},
 		{name: "prod fails, rollback off", before: second, step: health(promote, "stage", "prod", "rollback", "false"), prodAnswers: http.StatusServiceUnavailable, code: 1, want: "503 Service Unavailable"},
 		{name: "first prod release fails: nothing to roll back to", before: steps[2:3], step: health(steps[3]), prodAnswers: http.StatusServiceUnavailable, code: 1, want: "not rolled back: " + ProdApp + " ran no code before"},
 	}
