@@ -12,8 +12,11 @@ import (
 // sent in further updates, where they add up.
 const MaxAnnotationsPerRequest = 50
 
-// MaxOutputChars is GitHub's limit on each of a check run's output title, summary and text.
-const MaxOutputChars = 65535
+// MaxOutputBytes is GitHub's limit on a check run's output summary and on its text. The REST
+// reference says 65535 characters, but GitHub counts UTF-8 bytes: over it, the request is refused
+// with "summary exceeds a maximum bytesize of 65535" (docs/github.md), and a run whose final update
+// is refused stays in_progress.
+const MaxOutputBytes = 65535
 
 // CheckRun is what the action writes to a check run. Empty fields are not sent.
 type CheckRun struct {
@@ -121,8 +124,14 @@ func splitAnnotations(o *CheckOutput) (*github.CheckRunOutput, []Annotation) {
 	return toOutput(&first), rest
 }
 
+// toOutput converts an output for go-github. It is the last step before the text leaves, after
+// scrubbing: whatever the summary and text grew to, they are cut here to what GitHub takes.
 func toOutput(o *CheckOutput) *github.CheckRunOutput {
-	out := &github.CheckRunOutput{Title: github.String(o.Title), Summary: github.String(o.Summary), Text: optional(o.Text)}
+	out := &github.CheckRunOutput{
+		Title:   github.String(o.Title),
+		Summary: github.String(clipBytes(o.Summary, MaxOutputBytes)),
+		Text:    optional(clipBytes(o.Text, MaxOutputBytes)),
+	}
 	for _, a := range o.Annotations {
 		out.Annotations = append(out.Annotations, &github.CheckRunAnnotation{
 			Path: github.String(a.Path), StartLine: github.Int(a.StartLine), EndLine: github.Int(a.EndLine),

@@ -193,7 +193,7 @@ func (v *view) summary() string {
 	}
 	b.WriteString(res.PhasesMarkdown())
 	b.WriteString(res.DomainsMarkdown())
-	return clip(b.String(), MaxOutputChars)
+	return b.String() // cut to GitHub's limit as it is sent (toOutput)
 }
 
 // statusDescription is the deployment status line (GitHub keeps 140 characters).
@@ -274,11 +274,14 @@ func logText(tail string) string {
 		return ""
 	}
 	const head = "The end of the Heroku build and release output (secrets replaced by `***`):\n\n"
-	// Room for the heading, the fences and a marker of what was cut.
-	budget := MaxOutputChars - utf8.RuneCountInString(head) - 200
-	if n := utf8.RuneCountInString(tail); n > budget {
-		r := []rune(tail)[n-budget:]
-		tail = string(r)
+	// Room for the heading, the fences and a marker of what was cut, in bytes as GitHub counts.
+	budget := MaxOutputBytes - len(head) - 200
+	if len(tail) > budget {
+		cut := len(tail) - budget
+		for cut < len(tail) && !utf8.RuneStart(tail[cut]) {
+			cut++ // start on a whole character
+		}
+		tail = tail[cut:]
 		if i := strings.IndexByte(tail, '\n'); i >= 0 {
 			tail = tail[i+1:] // start on a whole line
 		}
@@ -325,6 +328,19 @@ func fence(text, lang string) string {
 	}
 	f := strings.Repeat("`", max(3, longest+1))
 	return f + lang + "\n" + text + "\n" + f
+}
+
+// clipBytes cuts s to at most n bytes of UTF-8, on a character boundary, marking the cut with "…".
+func clipBytes(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	const mark = "…"
+	end := max(n-len(mark), 0)
+	for end > 0 && !utf8.RuneStart(s[end]) {
+		end--
+	}
+	return s[:end] + mark
 }
 
 // clip cuts s to at most n characters.

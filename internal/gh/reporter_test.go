@@ -12,6 +12,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -444,8 +445,8 @@ func TestRequests(t *testing.T) {
 		t.Errorf("annotations per request (-want +got):\n%s", diff)
 	}
 	cr := w.srv.CheckRuns(repo)[0]
-	if n := len([]rune(cr.Text)); n > gh.MaxOutputChars {
-		t.Errorf("check run text is %d characters: GitHub takes at most %d", n, gh.MaxOutputChars)
+	if n := len(cr.Text); n > gh.MaxOutputBytes {
+		t.Errorf("check run text is %d bytes: GitHub takes at most %d", n, gh.MaxOutputBytes)
 	}
 	if !strings.Contains(cr.Text, "the last line") || !strings.Contains(cr.Text, "[earlier output cut]") {
 		t.Errorf("check run text does not end with the log's last line after a cut marker:\n...%s", cr.Text[len(cr.Text)-200:])
@@ -665,4 +666,47 @@ func TestManualPromotion(t *testing.T) {
 		t.Errorf("check runs (-want +got):\n%s", diff)
 	}
 	w.noViolations(t)
+}
+
+// TestMultiByteOutputWithinByteLimit: GitHub counts a check run's summary and text in bytes.
+// Multi-byte build output (and notes) under 65535 characters but over 65535 bytes must still be
+// sent in a form GitHub takes, cut on a character boundary, so that the run is concluded.
+func TestMultiByteOutputWithinByteLimit(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, githubapi.Options{})
+	var tail strings.Builder
+	for i := range 1200 {
+		fmt.Fprintf(&tail, "ビルド %d: パッケージを取得しています %s %s\n", i, secret, strings.Repeat("é", 10))
+	}
+	tail.WriteString("最後の行\n")
+	if n := utf8.RuneCountInString(tail.String()); n >= gh.MaxOutputBytes || len(tail.String()) <= gh.MaxOutputBytes {
+		t.Fatalf("the log is %d characters, %d bytes: want fewer characters and more bytes than the limit", n, len(tail.String()))
+	}
+	note := "注意: " + strings.Repeat("設定", 12000) // 24000+ characters, 72000+ bytes
+	p := plan.Plan{Stage: plan.StageStaging, Deployment: "pangeo-forge-staging", Commit: sha, Branch: "main"}
+	w.run(t, w.config(), pushTrigger("refs/heads/main"), p, &deploy.Result{
+		Stage: plan.StageStaging, Deployment: "pangeo-forge-staging", App: "pangeo-forge-api-staging", Deployed: true,
+		LogTail: tail.String(), Notes: []string{note},
+	}, nil)
+
+	w.noViolations(t)
+	runs := w.srv.CheckRuns(repo)
+	if len(runs) != 1 || runs[0].Status != "completed" || runs[0].Conclusion != "success" {
+		t.Fatalf("check runs %+v, want one completed with success", runs)
+	}
+	cr := runs[0]
+	for name, s := range map[string]string{"summary": cr.Summary, "text": cr.Text} {
+		if len(s) > gh.MaxOutputBytes || !utf8.ValidString(s) {
+			t.Errorf("check run %s: %d bytes, valid UTF-8 %v; want at most %d bytes of valid UTF-8", name, len(s), utf8.ValidString(s), gh.MaxOutputBytes)
+		}
+	}
+	if !strings.HasSuffix(cr.Summary, "…") || !strings.Contains(cr.Summary, "注意: 設定") {
+		t.Errorf("summary does not hold the note cut with a mark: ...%s", cr.Summary[max(len(cr.Summary)-60, 0):])
+	}
+	if !strings.Contains(cr.Text, "最後の行") || !strings.Contains(cr.Text, "[earlier output cut]") || strings.Contains(cr.Text, secret) {
+		t.Errorf("text does not end with the log's last line after a cut marker, secret scrubbed")
+	}
+	if w.log.all() != nil {
+		t.Errorf("warnings: %v", w.log.all())
+	}
 }

@@ -10,7 +10,11 @@ import (
 // GitHub's documented limits on check runs, enforced even without the OpenAPI description.
 const (
 	maxAnnotations = 50
-	maxOutputChars = 65535
+	maxOutputChars = 65535 // the title's limit, in characters
+	// maxOutputBytes is the limit on the summary and the text. The REST reference says 65535
+	// characters; GitHub counts UTF-8 bytes and answers 422 "summary exceeds a maximum bytesize of
+	// 65535" (github/docs issue 35252).
+	maxOutputBytes = 65535
 )
 
 type checkRunOutput struct {
@@ -72,9 +76,16 @@ func (c *call) checkBody(b *checkRunBody, create bool) bool {
 			c.reject("CheckRun", "output.annotations", "invalid", fmt.Sprintf("%d annotations in one request: at most %d are allowed, send the rest in later updates", len(o.Annotations), maxAnnotations))
 			return false
 		}
-		for name, v := range map[string]*string{"output.title": o.Title, "output.summary": o.Summary, "output.text": o.Text} {
-			if v != nil && utf8.RuneCountInString(*v) > maxOutputChars {
-				c.reject("CheckRun", name, "invalid", fmt.Sprintf("%s is %d characters long: at most %d are allowed", name, utf8.RuneCountInString(*v), maxOutputChars))
+		if o.Title != nil && utf8.RuneCountInString(*o.Title) > maxOutputChars {
+			c.reject("CheckRun", "title", "invalid", fmt.Sprintf("title is %d characters long: at most %d are allowed", utf8.RuneCountInString(*o.Title), maxOutputChars))
+			return false
+		}
+		for _, f := range []struct {
+			name string
+			v    *string
+		}{{"summary", o.Summary}, {"text", o.Text}} {
+			if f.v != nil && len(*f.v) > maxOutputBytes {
+				c.reject("CheckRun", f.name, "custom", fmt.Sprintf("%s exceeds a maximum bytesize of %d", f.name, maxOutputBytes))
 				return false
 			}
 		}

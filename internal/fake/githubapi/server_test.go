@@ -221,15 +221,16 @@ func TestListCheckRunsForRefPagesAndFilters(t *testing.T) {
 func TestCheckRunRejectedBodies(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	long := strings.Repeat("é", 65536) // characters, not bytes, count
+	// 40000 characters but 80000 bytes: GitHub counts bytes ("exceeds a maximum bytesize").
+	long := strings.Repeat("é", 40000)
 	tests := []struct {
 		name   string
 		opt    github.CreateCheckRunOptions
 		status int
 	}{
 		{"51 annotations", github.CreateCheckRunOptions{Name: "x", HeadSHA: headSHA, Output: &github.CheckRunOutput{Title: github.String("t"), Summary: github.String("s"), Annotations: annotations(51)}}, 422},
-		{"summary over 65535 characters", github.CreateCheckRunOptions{Name: "x", HeadSHA: headSHA, Output: &github.CheckRunOutput{Title: github.String("t"), Summary: github.String(long)}}, 422},
-		{"text over 65535 characters", github.CreateCheckRunOptions{Name: "x", HeadSHA: headSHA, Output: &github.CheckRunOutput{Title: github.String("t"), Summary: github.String("s"), Text: github.String(long)}}, 422},
+		{"summary over 65535 bytes", github.CreateCheckRunOptions{Name: "x", HeadSHA: headSHA, Output: &github.CheckRunOutput{Title: github.String("t"), Summary: github.String(long)}}, 422},
+		{"text over 65535 bytes", github.CreateCheckRunOptions{Name: "x", HeadSHA: headSHA, Output: &github.CheckRunOutput{Title: github.String("t"), Summary: github.String("s"), Text: github.String(long)}}, 422},
 		{"completed without conclusion", github.CreateCheckRunOptions{Name: "x", HeadSHA: headSHA, Status: github.String("completed")}, 422},
 		{"bogus status", github.CreateCheckRunOptions{Name: "x", HeadSHA: headSHA, Status: github.String("bogus")}, 422},
 		{"unknown commit", github.CreateCheckRunOptions{Name: "x", HeadSHA: strings.Repeat("9", 40)}, 422},
@@ -260,6 +261,28 @@ func TestCheckRunRejectedBodies(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestCheckRunOutputAtTheByteLimit: a summary and a text of exactly 65535 bytes of multi-byte
+// text are taken; one byte more is refused with GitHub's message.
+func TestCheckRunOutputAtTheByteLimit(t *testing.T) {
+	t.Parallel()
+	s := newServer(t, githubapi.Options{})
+	c := newClient(t, s, token)
+	full := strings.Repeat("é", 32767) + "a" // 65535 bytes
+	out := &github.CheckRunOutput{Title: github.String("t"), Summary: github.String(full), Text: github.String(full)}
+	if _, _, err := c.Checks.CreateCheckRun(context.Background(), owner, name, github.CreateCheckRunOptions{Name: "x", HeadSHA: headSHA, Output: out}); err != nil {
+		t.Fatalf("65535 bytes: %v", err)
+	}
+	out.Summary = github.String(full + "b")
+	_, _, err := c.Checks.CreateCheckRun(context.Background(), owner, name, github.CreateCheckRunOptions{Name: "x", HeadSHA: headSHA, Output: out})
+	var er *github.ErrorResponse
+	if !errors.As(err, &er) || er.Response.StatusCode != 422 || len(er.Errors) != 1 || er.Errors[0].Message != "summary exceeds a maximum bytesize of 65535" {
+		t.Errorf("65536 bytes: %v, want 422 summary exceeds a maximum bytesize of 65535", err)
+	}
+	if v := s.Violations(); len(v) != 1 {
+		t.Errorf("violations = %q, want one", v)
 	}
 }
 
