@@ -2,7 +2,9 @@ package deploy
 
 import (
 	"fmt"
+	"maps"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -17,15 +19,20 @@ const configSizeLimit = 64 * 1024
 
 var varName = regexp.MustCompile(`^\w+$`)
 
-// VarChanges is what applying a secrets file to an app's config vars changes.
+// VarChanges is what applying a secrets file to an app's config vars changes, in two steps. Setting
+// vars restarts the running code with them, so vars are added and changed before the new code is
+// built or promoted (the old code ignores a var it does not know), and unset only once the new code
+// runs and has passed its release phase and health check (the old code may still read them).
 type VarChanges struct {
-	Set     []string           // names added or changed, sorted
-	Unset   []string           // names the action set earlier that left the file, sorted
-	Patch   map[string]*string // the PATCH body: nil unsets
-	Managed string             // the new value of ManagedVar
+	Set   []string           // names added or changed, sorted
+	Unset []string           // names the action set earlier that left the file, sorted
+	Patch map[string]*string // the first PATCH body: Set, and ManagedVar still naming Unset
+	Later map[string]*string // the second PATCH body, empty when Unset is: nil unsets, and ManagedVar
+	// Managed is ManagedVar's value once both steps are done.
+	Managed string
 }
 
-// Empty reports whether nothing needs to be sent.
+// Empty reports whether nothing needs to be sent before the new code.
 func (c VarChanges) Empty() bool { return len(c.Patch) == 0 }
 
 // DiffVars compares the desired vars (from the secrets file, plus the deployment var) with the app's
@@ -34,12 +41,8 @@ func DiffVars(current, desired map[string]string) (VarChanges, error) {
 	if err := checkVars(current, desired); err != nil {
 		return VarChanges{}, err
 	}
-	names := make([]string, 0, len(desired))
-	for name := range desired {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	c := VarChanges{Patch: map[string]*string{}, Managed: strings.Join(names, ",")}
+	names := slices.Sorted(maps.Keys(desired))
+	c := VarChanges{Patch: map[string]*string{}, Later: map[string]*string{}, Managed: strings.Join(names, ",")}
 	for _, name := range names {
 		value := desired[name]
 		if old, ok := current[name]; !ok || old != value {
@@ -56,13 +59,19 @@ func DiffVars(current, desired map[string]string) (VarChanges, error) {
 		}
 		if _, present := current[name]; present {
 			c.Unset = append(c.Unset, name)
-			c.Patch[name] = nil
+			c.Later[name] = nil
 		}
 	}
 	sort.Strings(c.Unset)
-	if current[ManagedVar] != c.Managed {
+	// Until they are really unset, the removed names stay in the managed list: a run that fails in
+	// between, or a rerun that finds the commit deployed, still knows to unset them.
+	managedFirst := strings.Join(slices.Sorted(slices.Values(append(slices.Clone(names), c.Unset...))), ",")
+	if current[ManagedVar] != managedFirst {
+		c.Patch[ManagedVar] = &managedFirst
+	}
+	if len(c.Unset) > 0 {
 		managed := c.Managed
-		c.Patch[ManagedVar] = &managed
+		c.Later[ManagedVar] = &managed
 	}
 	return c, nil
 }

@@ -18,6 +18,7 @@ func TestDiffVars(t *testing.T) {
 		wantSet   []string
 		wantUnset []string
 		wantPatch map[string]*string
+		wantLater map[string]*string
 	}{
 		{
 			name:      "first deploy sets everything and records the names",
@@ -40,11 +41,21 @@ func TestDiffVars(t *testing.T) {
 			wantPatch: map[string]*string{"B": ptr("3")},
 		},
 		{
-			name:      "a managed var that left the file is unset, an add-on var is kept",
+			name:      "a managed var that left the file is unset later, an add-on var is kept",
 			current:   map[string]string{"A": "1", "B": "2", "DATABASE_URL": "postgres://db", ManagedVar: "A,B"},
 			desired:   map[string]string{"A": "1"},
 			wantUnset: []string{"B"},
-			wantPatch: map[string]*string{"B": nil, ManagedVar: ptr("A")},
+			wantPatch: map[string]*string{},
+			wantLater: map[string]*string{"B": nil, ManagedVar: ptr("A")},
+		},
+		{
+			name:      "a var added while another leaves: the first step keeps the leaving name managed",
+			current:   map[string]string{"A": "1", "B": "2", ManagedVar: "A,B"},
+			desired:   map[string]string{"A": "1", "C": "3"},
+			wantSet:   []string{"C"},
+			wantUnset: []string{"B"},
+			wantPatch: map[string]*string{"C": ptr("3"), ManagedVar: ptr("A,B,C")},
+			wantLater: map[string]*string{"B": nil, ManagedVar: ptr("A,C")},
 		},
 		{
 			name:      "a var someone else set is taken over when the file names it",
@@ -75,6 +86,12 @@ func TestDiffVars(t *testing.T) {
 			}
 			if diff := cmp.Diff(tt.wantPatch, got.Patch); diff != "" {
 				t.Errorf("patch (-want +got):\n%s", diff)
+			}
+			if tt.wantLater == nil {
+				tt.wantLater = map[string]*string{}
+			}
+			if diff := cmp.Diff(tt.wantLater, got.Later); diff != "" {
+				t.Errorf("later (-want +got):\n%s", diff)
 			}
 		})
 	}

@@ -93,6 +93,7 @@ type Runner struct {
 	secretValues []string // every mask line of every decrypted value, for Scrub
 	tail         tailBuffer
 	target       *target        // the app the deploy writes to, and what it ran before (aftermath.go)
+	unsetLater   *pendingUnset  // the vars that left the file, unset once the new code has passed
 	uploaded     *pendingUpload // the test run's upload, for the build of the same run
 }
 
@@ -355,7 +356,8 @@ func (r *Runner) upload(ctx context.Context, res *Result) (*source.Archive, hero
 	return archive, src, err
 }
 
-// applyVars sends only the config vars that changed.
+// applyVars sends the config vars that were added or changed, before the new code; the vars that
+// left the file are unset by finish once the new code has passed (VarChanges says why).
 func (r *Runner) applyVars(ctx context.Context, app heroku.App, vars map[string]string, res *Result) error {
 	return r.phase(res, "config vars", func() error {
 		current, err := r.Heroku.ConfigVars(ctx, app.ID)
@@ -366,19 +368,49 @@ func (r *Runner) applyVars(ctx context.Context, app heroku.App, vars map[string]
 		if err != nil {
 			return err
 		}
-		res.VarsSet, res.VarsUnset = changes.Set, changes.Unset
+		res.VarsSet = changes.Set
+		if len(changes.Unset) > 0 {
+			r.unsetLater = &pendingUnset{appID: app.ID, names: changes.Unset, patch: changes.Later}
+			r.Log.Infof("Config vars of %s: %s left the secrets file; they are unset once the new release has passed, since the running code may still read them", app.Name, strings.Join(changes.Unset, ", "))
+		}
 		if changes.Empty() {
 			r.Log.Infof("Config vars of %s are up to date", app.Name)
 			return nil
 		}
 		if len(changes.Set) > 0 {
-			r.Log.Infof("Config vars of %s: setting %s", app.Name, strings.Join(changes.Set, ", "))
-		}
-		if len(changes.Unset) > 0 {
-			r.Log.Infof("Config vars of %s: unsetting %s (they left the secrets file)", app.Name, strings.Join(changes.Unset, ", "))
+			r.Log.Infof("Config vars of %s: setting %s (a release of its own: the running code restarts with them, and its release phase runs)", app.Name, strings.Join(changes.Set, ", "))
 		}
 		return r.Heroku.UpdateConfigVars(ctx, app.ID, changes.Patch)
 	})
+}
+
+// pendingUnset is the second step of a config change: the vars that left the file, unset once the
+// new code runs.
+type pendingUnset struct {
+	appID string
+	names []string
+	patch map[string]*string
+}
+
+// unsetLeftVars makes the second step of the config change on app, if one is pending. A failure is
+// a warning, not a failed deploy: the new code runs, the vars are still listed as managed, and the
+// next run unsets them.
+func (r *Runner) unsetLeftVars(ctx context.Context, app heroku.App, res *Result) {
+	u := r.unsetLater
+	if u == nil || u.appID != app.ID {
+		return
+	}
+	r.unsetLater = nil
+	err := r.phase(res, "config vars unset", func() error { return r.Heroku.UpdateConfigVars(ctx, app.ID, u.patch) })
+	if err != nil {
+		r.Log.Warningf("could not unset %s on %s: %v; the next run unsets them", strings.Join(u.names, ", "), app.Name, err)
+		res.Notes = append(res.Notes, fmt.Sprintf("%s left the secrets file but are still set on %s: the next run unsets them", strings.Join(u.names, ", "), app.Name))
+		return
+	}
+	res.VarsUnset = u.names
+	note := fmt.Sprintf("unset %s on %s after the new release passed, in a release of its own (a restart, and the release phase)", strings.Join(u.names, ", "), app.Name)
+	r.Log.Infof("Config vars: %s", note)
+	res.Notes = append(res.Notes, note)
 }
 
 // buildOn applies config vars, uploads the source, builds it on app and waits for the build and its
@@ -497,6 +529,7 @@ func (r *Runner) finish(ctx context.Context, app heroku.App, res *Result, create
 		}
 	}
 	res.Deployed = true
+	r.unsetLeftVars(ctx, app, res)
 	return nil
 }
 

@@ -19,6 +19,13 @@ import (
 // data key of its own, what `sops rotate -i` makes of a copy.
 func rotated(t *testing.T, w *World, deployment string) []byte {
 	t.Helper()
+	return reencrypted(t, w, deployment, nil)
+}
+
+// reencrypted is the file of deployment decrypted, changed by edit (when not nil) and encrypted
+// anew for the demo key.
+func reencrypted(t *testing.T, w *World, deployment string, edit func(doc map[string]any)) []byte {
+	t.Helper()
 	doc, err := secrets.DecryptFile(context.Background(), filepath.Join(w.Root, "secrets", secrets.FileName(deployment)), secrets.Options{
 		Getenv: func(k string) string {
 			if k == "SOPS_AGE_KEY" {
@@ -29,6 +36,9 @@ func rotated(t *testing.T, w *World, deployment string) []byte {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if edit != nil {
+		edit(doc)
 	}
 	plain, err := yaml.Marshal(doc)
 	if err != nil {
