@@ -49,6 +49,9 @@ type Options struct {
 	// GitHubPathPrefix mounts the GitHub test server's API under a path, "/api/v3" as on GitHub
 	// Enterprise Server; GITHUB_API_URL then ends with it.
 	GitHubPathPrefix string
+	// HerokuNow is Heroku's clock (created_at stamps, the Date header); nil is time.Now. Tests
+	// move it to age what Heroku made, or skew it against the runner's clock.
+	HerokuNow func() time.Time
 }
 
 // World is a running sandbox. Close it when done.
@@ -115,7 +118,7 @@ func New(opt Options) (*World, error) {
 	w := &World{Root: root, AgeKey: string(key), dir: dir, Workspace: filepath.Join(dir, "workspace")}
 	fail := func(err error) (*World, error) { w.Close(); return nil, err }
 
-	w.Heroku, err = herokuapi.New(herokuapi.Options{Token: herokuToken, BuildTime: opt.BuildTime, ReleaseTime: opt.ReleaseTime, PageSize: opt.PageSize, Latency: opt.Latency})
+	w.Heroku, err = herokuapi.New(herokuapi.Options{Token: herokuToken, BuildTime: opt.BuildTime, ReleaseTime: opt.ReleaseTime, PageSize: opt.PageSize, Latency: opt.Latency, Now: opt.HerokuNow})
 	if err != nil {
 		return fail(err)
 	}

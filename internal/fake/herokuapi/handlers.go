@@ -420,7 +420,7 @@ func (s *Server) createBuild(r *http.Request, p []string, body []byte) (reply, *
 	if in.SourceBlob.Version != nil {
 		version = *in.SourceBlob.Version
 	}
-	b := s.startBuild(a, in.SourceBlob.URL, checksum, in.SourceBlob.Checksum != nil, version, in.SourceBlob.Version != nil)
+	b := s.startBuild(a, normalizeSourceURL(in.SourceBlob.URL), checksum, in.SourceBlob.Checksum != nil, version, in.SourceBlob.Version != nil)
 	return created(s.buildJSON(b))
 }
 
@@ -644,7 +644,7 @@ func (s *Server) getReviewAppConfig(_ *http.Request, p []string, _ []byte) (repl
 		return reply{}, errorf(http.StatusNotFound, "not_found", "Review apps are not enabled for pipeline %s.", pl.name)
 	}
 	return ok(map[string]any{
-		"repo": map[string]any{"id": pl.repoID}, "automatic_review_apps": false,
+		"repo": map[string]any{"id": pl.repoID}, "automatic_review_apps": pl.automaticReviewApps,
 		"deploy_target": map[string]any{"id": "us", "type": "region"}, "destroy_stale_apps": false,
 		"stale_days": 5, "pipeline_id": pl.id, "wait_for_ci": false, "base_name": nil,
 	})

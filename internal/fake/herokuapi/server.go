@@ -362,6 +362,9 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 
 	sw := &statusWriter{ResponseWriter: w}
+	// Date by the server's own clock (Options.Now), as Heroku's answers carry Heroku's: clients
+	// judge the server's created_at stamps by it, whatever the client's clock says.
+	w.Header().Set("Date", s.opt.Now().UTC().Format(http.TimeFormat))
 	defer func() {
 		s.mu.Lock()
 		s.requests[idx].Status = sw.status

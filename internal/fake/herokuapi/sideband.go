@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 )
@@ -26,8 +27,24 @@ func (s *Server) newBlob() *blobRec {
 	return b
 }
 
+// blobURL is a presigned URL in S3's parameter order (SignedHeaders before Signature, not
+// sorted), so that a client comparing it with what Heroku stores (normalized, see
+// normalizeSourceURL) learns that the two need not be equal byte for byte.
 func (s *Server) blobURL(b *blobRec, sig string) string {
-	return fmt.Sprintf("%s%s%s?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Expires=3600&X-Amz-Signature=%s", s.base, blobPrefix, b.id, sig)
+	return fmt.Sprintf("%s%s%s?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=ASIAFAKE%%2F%s%%2Fus-east-1%%2Fs3%%2Faws4_request&X-Amz-Date=%sT000000Z&X-Amz-Expires=3600&X-Amz-SignedHeaders=host&X-Amz-Signature=%s",
+		s.base, blobPrefix, b.id, b.created.Format("20060102"), b.created.Format("20060102"), sig)
+}
+
+// normalizeSourceURL is what this server stores of a build's source_blob.url: the URL with its
+// query decoded and encoded again (parameters sorted, escaping redone), as a server that parses
+// the URL it is given may. The URL still fetches the same blob; only its bytes differ.
+func normalizeSourceURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.RawQuery == "" {
+		return raw
+	}
+	u.RawQuery = u.Query().Encode()
+	return u.String()
 }
 
 // s3Error answers like S3 does: XML, with a code clients can show.

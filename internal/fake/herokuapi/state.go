@@ -62,6 +62,9 @@ type pipelineRec struct {
 	repoID           int
 	failReview       string
 	team             string // owning team's ID, "" when the user owns it
+	// automaticReviewApps is the review app setting that makes Heroku create a review app for
+	// every new pull request itself.
+	automaticReviewApps bool
 }
 
 type appRec struct {
@@ -298,6 +301,47 @@ func (s *Server) FailReviewApps(pipeline, message string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.mustPipeline(pipeline).failReview = message
+}
+
+// SetAutomaticReviewApps sets the pipeline's automatic_review_apps review app setting, which
+// makes Heroku create a review app for each new pull request itself.
+func (s *Server) SetAutomaticReviewApps(pipeline string, on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.mustPipeline(pipeline).automaticReviewApps = on
+}
+
+// AddReviewApp seeds a review app of the pipeline for pull request pr that nobody asked this
+// server for: one Heroku made itself (automatic review apps, the Dashboard) from the branch head,
+// with the pipeline's review app config vars only. Status "created" makes its app, coupled at
+// review, with one build of commit and its release; "errored" makes the app and leaves it
+// errored with message, as a failed postdeploy does.
+func (s *Server) AddReviewApp(pipeline string, pr int, branch, commit, status, message string) ReviewApp {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.mustPipeline(pipeline)
+	if status != "created" && status != "errored" {
+		panic(fmt.Sprintf("herokuapi: AddReviewApp makes created or errored review apps, not %q", status))
+	}
+	now := s.now()
+	ra := &reviewAppRec{id: newID(), pipelineID: p.id, branch: branch, pr: pr, hasPR: true, status: status, version: commit, env: map[string]string{}, created: now, updated: now}
+	a := s.createApp(reviewAppName(p.name, pr), nil)
+	a.reviewApp = ra.id
+	s.couple(p.id, a.id, "review")
+	ra.appID = a.id
+	if status == "errored" {
+		ra.errorStatus, ra.message = "postdeploy_failed", message
+	} else {
+		sl := &slugRec{id: newID(), appID: a.id, commit: commit, hasCommit: true, checksum: "SHA256:" + strings.Repeat("0", 64), size: 64_200_000, created: now}
+		s.slugs[sl.id] = sl
+		rel := s.newRelease(a, sl.id, "Deploy "+shortCommit(commit))
+		b := &buildRec{id: newID(), appID: a.id, status: "succeeded", blobURL: "https://github.com/codeload/" + branch + ".tar.gz", version: commit, hasVersion: true, slugID: sl.id, releaseID: rel.id, created: now, updated: now, log: s.newLog()}
+		b.log.finish()
+		s.builds[b.id] = b
+		a.buildIDs = append(a.buildIDs, b.id)
+	}
+	s.reviewApps[ra.id] = ra
+	return ReviewApp{ID: ra.id, PRNumber: pr, Branch: branch, Status: status, AppID: a.id, AppName: a.name, Message: message}
 }
 
 // SetConfigVar sets a config var the way an add-on does (DATABASE_URL):
