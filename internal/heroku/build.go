@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"time"
 
 	heroku "github.com/heroku/heroku-go/v5"
@@ -19,6 +20,7 @@ type Source struct{ GetURL, PutURL string }
 type Build struct {
 	ID, Status, OutputStreamURL, ReleaseID, SlugID, Version string
 	SourceURL                                               string // the source_blob.url it was built from
+	Checksum                                                string // source_blob.checksum, "SHA256:<hex>", "" when none was given
 	CreatedAt, UpdatedAt                                    time.Time
 }
 
@@ -122,10 +124,13 @@ func (c *Client) UpdateConfigVars(ctx context.Context, app string, changes map[s
 
 // CreateBuild starts a build of an uploaded source on the app. A request that failed after the
 // server may have seen it (the connection broke, a 5xx) is never simply sent again, since two builds
-// would mean two releases: the app's recent builds are read first, and a build of this very source
-// (the same source_blob.url: each upload has its own) is adopted. Only when there is none is the
-// build requested again.
+// would mean two releases: the app's recent builds are read first, and a build this run's request
+// made is adopted (see madeBy). Only when there is none is the build requested again.
 func (c *Client) CreateBuild(ctx context.Context, app string, b BuildCreate) (Build, error) {
+	// A build any of this call's requests made was created after this moment. It is judged by
+	// the server's clock (from the Date of the answers, the build list's included), not the
+	// runner's, which may be minutes off.
+	sent := c.clock.Local()
 	for attempt := 1; ; attempt++ {
 		out, err := c.createBuild(ctx, app, b)
 		if err == nil || !ambiguous(ctx, err) || attempt == createAttempts {
@@ -136,7 +141,7 @@ func (c *Client) CreateBuild(ctx context.Context, app string, b BuildCreate) (Bu
 			return Build{}, errors.Join(err, lerr)
 		}
 		for _, have := range builds {
-			if have.SourceURL == b.SourceURL && have.Version == b.Version {
+			if madeBy(have, b, c.clock.At(sent)) {
 				return have, nil
 			}
 		}
@@ -144,6 +149,22 @@ func (c *Client) CreateBuild(ctx context.Context, app string, b BuildCreate) (Bu
 			return Build{}, errors.Join(err, serr)
 		}
 	}
+}
+
+// madeBy tells whether have is the build a request for b sent at sent (server time) made. It
+// matches on what Heroku keeps of the request: source_blob.version and checksum. The signed
+// source_blob.url is not compared: Heroku may store it normalized (a re-encoded query), so an
+// echo byte for byte is not promised. Version and checksum alone are not unique (packing is
+// deterministic: a rerun of the same commit uploads the same bytes), hence the creation time,
+// to the second as Heroku stamps it, of a build made no earlier than the request.
+func madeBy(have Build, b BuildCreate, sent time.Time) bool {
+	if have.Version != b.Version {
+		return false
+	}
+	if b.Checksum != "" && !strings.EqualFold(have.Checksum, "SHA256:"+b.Checksum) {
+		return false
+	}
+	return !have.CreatedAt.Before(sent.Truncate(time.Second))
 }
 
 const (
@@ -225,7 +246,8 @@ func (c *Client) startedBuild(app, id string) (Build, bool) {
 func toBuild(b *heroku.Build) Build {
 	out := Build{
 		ID: b.ID, Status: b.Status, OutputStreamURL: b.OutputStreamURL,
-		Version: deref(b.SourceBlob.Version), SourceURL: b.SourceBlob.URL, CreatedAt: b.CreatedAt, UpdatedAt: b.UpdatedAt,
+		Version: deref(b.SourceBlob.Version), SourceURL: b.SourceBlob.URL, Checksum: deref(b.SourceBlob.Checksum),
+		CreatedAt: b.CreatedAt, UpdatedAt: b.UpdatedAt,
 	}
 	if b.Release != nil {
 		out.ReleaseID = b.Release.ID

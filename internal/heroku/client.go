@@ -91,6 +91,8 @@ type Client struct {
 	// builds holds the builds CreateBuild started, so that WaitBuild follows the output stream
 	// the creation answer named instead of reading the build again first.
 	builds map[string]Build
+	// clock is the API server's clock as its Date headers tell it (see serverClock).
+	clock *serverClock
 }
 
 type couplingList struct {
@@ -139,8 +141,9 @@ func New(o Options) *Client {
 	if u, err := url.Parse(base); err == nil {
 		host, prefix = u.Host, u.Path
 	}
+	clock := &serverClock{now: now}
 	api := &http.Client{
-		Transport:     &apiTransport{next: newRetryTransport(next, retries, sleep, now), token: o.Token, host: host, prefix: prefix, userAgent: ua},
+		Transport:     &apiTransport{next: newRetryTransport(next, retries, sleep, now), token: o.Token, host: host, prefix: prefix, userAgent: ua, clock: clock},
 		Timeout:       hc.Timeout,
 		CheckRedirect: hc.CheckRedirect,
 	}
@@ -154,6 +157,7 @@ func New(o Options) *Client {
 		raw:   &http.Client{Transport: &userAgentTransport{next: newRetryTransport(next, retries, sleep, now), userAgent: ua}},
 		poll:  poll,
 		sleep: sleep,
+		clock: clock,
 	}
 }
 
@@ -180,9 +184,27 @@ type apiTransport struct {
 	host      string
 	prefix    string // the base URL's path, before the API's own paths
 	userAgent string
+	clock     *serverClock
+}
+
+// ErrEmptyIdentity is the error of a request whose path would name an app, build or other
+// resource by an empty identity: "DELETE /apps/" is not "delete that app", and Heroku's 404 for
+// it must never be read as "already gone".
+var ErrEmptyIdentity = errors.New("a resource identity in the request path is empty")
+
+// checkPath refuses a path built from an empty identity: p leaves "//" or a trailing "/" where
+// one was empty.
+func checkPath(method, escapedPath string) error {
+	if strings.Contains(escapedPath, "//") || (len(escapedPath) > 1 && strings.HasSuffix(escapedPath, "/")) {
+		return fmt.Errorf("heroku: refusing to send %s %s: %w (a deploy-action bug: please report it)", method, escapedPath, ErrEmptyIdentity)
+	}
+	return nil
 }
 
 func (t *apiTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if err := checkPath(req.Method, req.URL.EscapedPath()); err != nil {
+		return nil, err
+	}
 	r := req.Clone(req.Context())
 	r.Header.Set("Accept", acceptFor(strings.TrimPrefix(r.URL.Path, t.prefix)))
 	r.Header.Set("User-Agent", t.userAgent)
@@ -194,6 +216,7 @@ func (t *apiTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		return nil, err
 	}
+	t.clock.observe(resp.Header.Get("Date"))
 	if resp.StatusCode/100 == 2 {
 		return resp, nil
 	}
@@ -216,6 +239,51 @@ func acceptFor(path string) string {
 		return v3 + ".ci"
 	}
 	return v3
+}
+
+// serverClock estimates the API server's clock from the Date header of its answers, for what
+// must be judged by the server's clock rather than the runner's (which may be off by minutes):
+// whether a resource the server stamped was created after a request was sent.
+//
+// The offset is the server's Date minus the local time the answer arrived. Date is truncated to
+// the second and stamped before the answer travels, so local time plus the offset never runs
+// ahead of the server's clock: "created at or after the estimate, to the second" holds for
+// everything the server made after the estimate was taken.
+type serverClock struct {
+	now    func() time.Time
+	mu     sync.Mutex
+	offset time.Duration
+	known  bool
+}
+
+func (c *serverClock) observe(date string) {
+	if date == "" {
+		return
+	}
+	at, err := http.ParseTime(date)
+	if err != nil {
+		return
+	}
+	local := c.now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	// Every offset seen is at most the true one; the largest is the least delayed answer's,
+	// the tightest estimate. Clocks drift little within a run.
+	if off := at.Sub(local); !c.known || off > c.offset {
+		c.offset, c.known = off, true
+	}
+}
+
+// Local is the local clock, for a moment to be converted with At later.
+func (c *serverClock) Local() time.Time { return c.now() }
+
+// At is the server's time at local moment t as far as its answers tell (any answer: the offset
+// holds before and after it was seen), never ahead of it; with no answer seen yet, t itself.
+func (c *serverClock) At(t time.Time) time.Time {
+	c.mu.Lock()
+	off := c.offset
+	c.mu.Unlock()
+	return t.Add(off)
 }
 
 type userAgentTransport struct {

@@ -361,3 +361,32 @@ func TestErrorsDoNotLeakSignedURLs(t *testing.T) {
 		t.Errorf("error %q shows the URL's signature", err)
 	}
 }
+
+// TestEmptyIdentityIsRefused: no request path is ever built from an empty app, build or other
+// identity. "DELETE /apps/" is answered 404 by Heroku, which a delete takes as "already gone":
+// the client refuses such a request before it leaves, whatever the caller.
+func TestEmptyIdentityIsRefused(t *testing.T) {
+	t.Parallel()
+	f := newFakeAPI(t) // any request reaching it fails the test
+	c, _ := newTestClient(t, f)
+	ctx := context.Background()
+	calls := map[string]func() error{
+		"DeleteApp":       func() error { return c.DeleteApp(ctx, "") },
+		"App":             func() error { _, err := c.App(ctx, ""); return err },
+		"Build":           func() error { _, err := c.Build(ctx, "pforge", ""); return err },
+		"RecentBuilds":    func() error { _, err := c.RecentBuilds(ctx, "", 5); return err },
+		"ConfigVars":      func() error { _, err := c.ConfigVars(ctx, ""); return err },
+		"AppSetup":        func() error { _, err := c.AppSetup(ctx, ""); return err },
+		"DeleteReviewApp": func() error { return c.DeleteReviewApp(ctx, "") },
+		"UpdateConfigVars": func() error {
+			v := "x"
+			return c.UpdateConfigVars(ctx, "", map[string]*string{"A": &v})
+		},
+	}
+	for name, call := range calls {
+		err := call()
+		if !errors.Is(err, ErrEmptyIdentity) {
+			t.Errorf("%s with an empty identity: error %v, want ErrEmptyIdentity", name, err)
+		}
+	}
+}

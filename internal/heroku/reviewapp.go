@@ -27,6 +27,10 @@ type ReviewApp struct {
 	Branch, Status, Message, AppID string
 	CreatedAt, UpdatedAt           time.Time
 	BuildID                        string // the app's build, when WaitReviewApp followed it
+	// Adopted is set by CreateReviewApp when Heroku answered 409 and the review app returned is
+	// one that request did not make (another run's, Heroku's automatic one): it never received
+	// the request's environment.
+	Adopted bool
 }
 
 // ReviewAppCreate asks for a review app for a pull request. SourceURL is a Source's GetURL;
@@ -96,8 +100,9 @@ func toReviewApp(r *heroku.ReviewApp) ReviewApp {
 }
 
 // CreateReviewApp creates the review app of a pull request. When Heroku answers 409 because one
-// exists already (a concurrent run, or automatic review apps), that one is returned; so is the one a
-// request made when its answer was lost (a broken connection, a 5xx).
+// exists already (a concurrent run, or automatic review apps), that one is returned, marked
+// Adopted; so is the one a request made when its answer was lost (a broken connection, a 5xx),
+// unmarked. An adopted review app may have errored: the caller decides what to do with it.
 func (c *Client) CreateReviewApp(ctx context.Context, r ReviewAppCreate) (ReviewApp, error) {
 	var opts heroku.ReviewAppCreateOpts
 	opts.Pipeline = r.PipelineID
@@ -148,6 +153,7 @@ func (c *Client) CreateReviewApp(ctx context.Context, r ReviewAppCreate) (Review
 	}
 	for _, a := range apps {
 		if a.PRNumber == r.PRNumber && a.Status != "deleting" && a.Status != "deleted" {
+			a.Adopted = true
 			return a, nil
 		}
 	}
@@ -261,4 +267,20 @@ func (c *Client) DeleteReviewApp(ctx context.Context, id string) error {
 		return fmt.Errorf("deleting review app %s: %w", id, err)
 	}
 	return nil
+}
+
+// WaitReviewAppDeleted waits until Heroku reports the review app deleted (or no longer knows it).
+// Heroku deletes a review app and its app asynchronously, and answers 409 to a new review app
+// for the same pull request until it has.
+func (c *Client) WaitReviewAppDeleted(ctx context.Context, id string) error {
+	return c.wait(ctx, func() (bool, error) {
+		ra, err := c.ReviewApp(ctx, id)
+		if statusOf(err) == http.StatusNotFound {
+			return true, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		return ra.Status == "deleted", nil
+	})
 }
