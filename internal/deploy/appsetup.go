@@ -123,10 +123,16 @@ func (r *Runner) reviewAppSetup(ctx context.Context, p plan.Plan, pipeline herok
 			return err
 		}
 		res.App = name
+		// The app's ID as the creation answered it: a later read of the setup may fail and
+		// return nothing, and the cleanup must still name the app it deletes.
+		appID := setup.AppID
+		if appID == "" {
+			return r.discard(ctx, name, "", fmt.Errorf("heroku created the app setup %s for %s without naming its app", setup.ID, name))
+		}
 		// Coupled before waiting, so that the app is recognised as the action's (and can be torn
 		// down) whatever happens next.
-		if _, err := r.Heroku.CreateCoupling(ctx, pipeline.ID, setup.AppID, devStage); err != nil {
-			return r.discard(ctx, name, setup.AppID, err)
+		if _, err := r.Heroku.CreateCoupling(ctx, pipeline.ID, appID, devStage); err != nil {
+			return r.discard(ctx, name, appID, err)
 		}
 		end := r.Log.Group(fmt.Sprintf("App setup of %s (add-ons, build, release, postdeploy)", name))
 		setup, err = r.Heroku.WaitAppSetup(ctx, setup.ID, r.output())
@@ -136,9 +142,9 @@ func (r *Runner) reviewAppSetup(ctx context.Context, p plan.Plan, pipeline herok
 		end()
 		res.BuildID = setup.BuildID
 		if err != nil {
-			return r.discard(ctx, name, setup.AppID, err)
+			return r.discard(ctx, name, appID, err)
 		}
-		app, err = r.Heroku.App(ctx, setup.AppID)
+		app, err = r.Heroku.App(ctx, appID)
 		return err
 	})
 	if err != nil {
@@ -151,11 +157,21 @@ func (r *Runner) reviewAppSetup(ctx context.Context, p plan.Plan, pipeline herok
 
 // discard deletes an app the action has just created and whose setup did not complete, so that
 // the next push sets it up afresh rather than building on an app without its add-ons.
+//
+// The app is deleted by the ID the creation answered (never by a name Heroku may since have given
+// another app), and reported deleted only when Heroku said so: a 404 for that ID means it is gone.
+// When it cannot be deleted, or its ID is unknown, the error names it as left behind.
 func (r *Runner) discard(ctx context.Context, name, appID string, cause error) error {
+	leftBehind := func(why error) error {
+		return errors.Join(cause, fmt.Errorf("the app %s was left behind after its setup failed, still coupled to the pipeline at %s, and the next push would build on it without its add-ons or data: delete it yourself (heroku apps:destroy %s) before the next push: %w", name, devStage, name, why))
+	}
+	if appID == "" {
+		return leftBehind(errors.New("heroku did not give its ID"))
+	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 	defer cancel()
 	if err := r.Heroku.DeleteApp(ctx, appID); err != nil && !isNotFound(err) {
-		return errors.Join(cause, fmt.Errorf("the app %s could not be deleted after its setup failed; delete it yourself (heroku apps:destroy %s) before the next push: %w", name, name, err))
+		return leftBehind(err)
 	}
 	return fmt.Errorf("%w\nthe app %s was deleted, so the next push to the pull request sets it up afresh", cause, name)
 }

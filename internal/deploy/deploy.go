@@ -33,6 +33,7 @@ type Heroku interface {
 	CreateReviewApp(ctx context.Context, r heroku.ReviewAppCreate) (heroku.ReviewApp, error)
 	WaitReviewApp(ctx context.Context, id string, log io.Writer) (heroku.ReviewApp, error)
 	DeleteReviewApp(ctx context.Context, id string) error
+	WaitReviewAppDeleted(ctx context.Context, id string) error
 	UploadSource(ctx context.Context, body io.ReaderAt, size int64) (heroku.Source, error)
 	ConfigVars(ctx context.Context, app string) (map[string]string, error)
 	UpdateConfigVars(ctx context.Context, app string, changes map[string]*string) error

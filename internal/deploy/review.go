@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/pangeo-forge/deploy-action/internal/config"
@@ -13,39 +14,98 @@ func (r *Runner) review(ctx context.Context, p plan.Plan, pipeline heroku.Pipeli
 	if r.Config.ReviewMode == config.ReviewModeAppSetup {
 		return r.reviewAppSetup(ctx, p, pipeline, vars, res)
 	}
-	if _, err := r.Heroku.ReviewAppConfig(ctx, pipeline.ID); err != nil {
+	cfg, err := r.Heroku.ReviewAppConfig(ctx, pipeline.ID)
+	if err != nil {
 		return err
+	}
+	if cfg.Automatic {
+		return automaticReviewApps(pipeline, p.PR)
 	}
 	existing, err := r.findReviewApp(ctx, pipeline.ID, p.PR)
 	if err != nil {
 		return err
 	}
-	if existing != nil {
-		if existing.Status != "created" {
-			// Another run's creation is under way: wait for it rather than make a second app.
-			ra, err := r.Heroku.WaitReviewApp(ctx, existing.ID, nil)
-			if err != nil {
-				return err
-			}
-			existing = &ra
+	if existing != nil && existing.Status == "errored" {
+		if err := r.replaceErrored(ctx, *existing, res); err != nil {
+			return err
 		}
-		app, err := r.Heroku.App(ctx, existing.AppID)
+		existing = nil
+	}
+	if existing != nil {
+		return r.updateReviewApp(ctx, p, *existing, vars, res)
+	}
+	return r.createReviewApp(ctx, p, pipeline, vars, res)
+}
+
+// automaticReviewApps is the refusal of a pipeline whose review app configuration creates review
+// apps itself: Heroku and the action would race to create the pull request's app, and Heroku's
+// would build the branch head (not necessarily the commit deployed) without the decrypted config
+// vars. Refusing before any write is the one outcome that never reports an app the user did not
+// get (README, "Review apps").
+func automaticReviewApps(pipeline heroku.Pipeline, pr int) error {
+	return fmt.Errorf("pipeline %s creates review apps automatically (review app setting automatic_review_apps), so Heroku would create pull request #%d's app itself, from the branch head and without the decrypted config vars, racing deploy-action: turn it off (Heroku Dashboard: pipeline %s, Settings, Review Apps, uncheck \"Create new review apps for new pull requests automatically\"; or heroku reviewapps:disable --pipeline %s --no-autodeploy) and run again; nothing was changed on Heroku", pipeline.Name, pr, pipeline.Name, pipeline.Name)
+}
+
+// replaceErrored deletes a review app that errored and waits until Heroku reports it deleted:
+// until then a new review app for the pull request would be answered 409, and an errored one is
+// never usable again (Heroku offers no way to retry it).
+func (r *Runner) replaceErrored(ctx context.Context, ra heroku.ReviewApp, res *Result) error {
+	why := ra.Message
+	if why == "" {
+		why = "no reason given"
+	}
+	note := fmt.Sprintf("the review app of pull request #%d had errored (Heroku: %s): deleted it to create a new one", ra.PRNumber, why)
+	r.Log.Noticef("%s", note)
+	res.Notes = append(res.Notes, note)
+	return r.phase(res, "replace errored review app", func() error {
+		if err := r.Heroku.DeleteReviewApp(ctx, ra.ID); err != nil {
+			return fmt.Errorf("the review app of pull request #%d errored and could not be deleted; delete it in the Heroku Dashboard (pipeline, Review Apps) and run again: %w", ra.PRNumber, err)
+		}
+		if err := r.Heroku.WaitReviewAppDeleted(ctx, ra.ID); err != nil {
+			return fmt.Errorf("the errored review app of pull request #%d is being deleted but Heroku did not report it deleted in time; run again once it is gone: %w", ra.PRNumber, err)
+		}
+		return nil
+	})
+}
+
+// updateReviewApp brings an existing review app to the commit: config vars first, then a build
+// (none when it already runs the commit).
+func (r *Runner) updateReviewApp(ctx context.Context, p plan.Plan, ra heroku.ReviewApp, vars map[string]string, res *Result) error {
+	if ra.Status != "created" {
+		// Another run's creation is under way: wait for it rather than make a second app.
+		waited, err := r.Heroku.WaitReviewApp(ctx, ra.ID, nil)
 		if err != nil {
 			return err
 		}
-		r.Log.Infof("Updating the review app %s of pull request #%d", app.Name, p.PR)
-		if err := r.buildOn(ctx, p, app, vars, res); err != nil {
-			return err
-		}
-		res.Action = "updated review app"
-		return r.finish(ctx, app, res, false)
+		ra = waited
 	}
+	app, err := r.Heroku.App(ctx, ra.AppID)
+	if err != nil {
+		return err
+	}
+	r.Log.Infof("Updating the review app %s of pull request #%d", app.Name, p.PR)
+	if err := r.buildOn(ctx, p, app, vars, res); err != nil {
+		return err
+	}
+	res.Action = "updated review app"
+	return r.finish(ctx, app, res, false)
+}
 
+// createReviewApp creates the pull request's review app with the config vars as its environment.
+// When Heroku answers that one exists already (made meanwhile by another run or by hand), that
+// one never received this run's environment: an errored one is replaced, any other is updated
+// like an existing app, so that the config vars reported are the ones Heroku holds.
+func (r *Runner) createReviewApp(ctx context.Context, p plan.Plan, pipeline heroku.Pipeline, vars map[string]string, res *Result) error {
 	archive, src, err := r.upload(ctx, res)
 	if err != nil {
 		return err
 	}
-	defer archive.Remove()
+	kept := false
+	defer func() {
+		if !kept {
+			archive.Remove()
+		}
+	}()
 	env := make(map[string]string, len(vars)+1)
 	for name, value := range vars {
 		env[name] = value
@@ -55,24 +115,52 @@ func (r *Runner) review(ctx context.Context, p plan.Plan, pipeline heroku.Pipeli
 		return err
 	}
 	env[ManagedVar] = changes.Managed
-	var ra heroku.ReviewApp
+	create := heroku.ReviewAppCreate{
+		PipelineID: pipeline.ID, Branch: p.Branch, PRNumber: p.PR,
+		SourceURL: src.GetURL, Checksum: archive.SHA256, Version: p.Commit, Environment: env,
+	}
+	var (
+		ra      heroku.ReviewApp
+		adopted *heroku.ReviewApp
+	)
 	err = r.phase(res, "review app", func() error {
 		r.Log.Infof("Creating a review app for pull request #%d (branch %s)", p.PR, p.Branch)
-		created, err := r.Heroku.CreateReviewApp(ctx, heroku.ReviewAppCreate{
-			PipelineID: pipeline.ID, Branch: p.Branch, PRNumber: p.PR,
-			SourceURL: src.GetURL, Checksum: archive.SHA256, Version: p.Commit, Environment: env,
-		})
+		created, err := r.Heroku.CreateReviewApp(ctx, create)
+		if err == nil && created.Adopted && created.Status == "errored" {
+			// Made and errored meanwhile: replace it, once.
+			if err := r.replaceErrored(ctx, created, res); err != nil {
+				return err
+			}
+			r.Log.Infof("Creating a new review app for pull request #%d", p.PR)
+			created, err = r.Heroku.CreateReviewApp(ctx, create)
+		}
 		if err != nil {
 			return err
+		}
+		if created.Adopted {
+			adopted = &created
+			return nil
 		}
 		end := r.Log.Group(fmt.Sprintf("Review app of pull request #%d: build and release", p.PR))
 		ra, err = r.Heroku.WaitReviewApp(ctx, created.ID, r.output())
 		end()
 		res.BuildID = ra.BuildID
+		var failed *heroku.FailedError
+		if errors.As(err, &failed) && failed.Status == "errored" {
+			return fmt.Errorf("%w\nthe next run on pull request #%d deletes the errored review app and creates a new one", err, p.PR)
+		}
 		return err
 	})
 	if err != nil {
 		return err
+	}
+	if adopted != nil {
+		note := fmt.Sprintf("pull request #%d got a review app meanwhile that this run did not create (another run, or one made by hand): building %s on it with this run's config vars", p.PR, short(p.Commit))
+		r.Log.Noticef("%s", note)
+		res.Notes = append(res.Notes, note)
+		kept = true
+		r.keepUpload(archive, src) // the build on the adopted app uses the source uploaded above
+		return r.updateReviewApp(ctx, p, *adopted, vars, res)
 	}
 	res.VarsSet = changes.Set
 	res.Action = "created review app"

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/pangeo-forge/deploy-action/internal/config"
 	"github.com/pangeo-forge/deploy-action/internal/heroku"
@@ -59,7 +60,7 @@ func (r *Runner) sweep(ctx context.Context, pipeline heroku.Pipeline, res *Resul
 	var errs []error
 	for _, ra := range apps {
 		why := ""
-		if ttl := r.Config.ReviewTTL; ttl > 0 && !ra.UpdatedAt.IsZero() && r.now().Sub(ra.UpdatedAt) > ttl {
+		if ttl := r.Config.ReviewTTL; ttl > 0 && r.now().Sub(r.lastDeployed(ctx, ra)) > ttl {
 			why = fmt.Sprintf("not deployed for more than %s", ttl)
 		} else if r.GitHub != nil && ra.PRNumber != 0 {
 			state, err := r.GitHub.PullRequestState(ctx, ra.PRNumber)
@@ -83,4 +84,24 @@ func (r *Runner) sweep(ctx context.Context, pipeline heroku.Pipeline, res *Resul
 	}
 	res.Action = fmt.Sprintf("removed %d review apps", len(res.Removed))
 	return errors.Join(errs...)
+}
+
+// lastDeployed is when the review app was last deployed: its app's current release, which every
+// build and config change makes anew (the review app record's updated_at changes only with its
+// status, not with the builds the action makes on it later), as app-setup sweeps measure it. A
+// review app without an app (it errored before Heroku made one) counts from its record's
+// updated_at. When the release cannot be read, the app counts as just deployed: a sweep never
+// deletes an app on a guess.
+func (r *Runner) lastDeployed(ctx context.Context, ra heroku.ReviewApp) time.Time {
+	if ra.AppID == "" {
+		if ra.UpdatedAt.IsZero() {
+			return r.now()
+		}
+		return ra.UpdatedAt
+	}
+	rel, err := r.Heroku.CurrentRelease(ctx, ra.AppID)
+	if err != nil || rel.CreatedAt.IsZero() {
+		return r.now()
+	}
+	return rel.CreatedAt
 }
