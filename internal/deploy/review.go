@@ -75,7 +75,7 @@ func (r *Runner) updateReviewApp(ctx context.Context, p plan.Plan, ra heroku.Rev
 		// Another run's creation is under way: wait for it rather than make a second app.
 		waited, err := r.Heroku.WaitReviewApp(ctx, ra.ID, nil)
 		if err != nil {
-			return err
+			return nextRunReplaces(err, p.PR)
 		}
 		ra = waited
 	}
@@ -145,11 +145,7 @@ func (r *Runner) createReviewApp(ctx context.Context, p plan.Plan, pipeline hero
 		ra, err = r.Heroku.WaitReviewApp(ctx, created.ID, r.output())
 		end()
 		res.BuildID = ra.BuildID
-		var failed *heroku.FailedError
-		if errors.As(err, &failed) && failed.Status == "errored" {
-			return fmt.Errorf("%w\nthe next run on pull request #%d deletes the errored review app and creates a new one", err, p.PR)
-		}
-		return err
+		return nextRunReplaces(err, p.PR)
 	})
 	if err != nil {
 		return err
@@ -166,6 +162,15 @@ func (r *Runner) createReviewApp(ctx context.Context, p plan.Plan, pipeline hero
 	res.Action = "created review app"
 	// Only the app's ID is known: finish reads the app with its release and domains.
 	return r.finish(ctx, heroku.App{ID: ra.AppID}, res, true)
+}
+
+// nextRunReplaces says, on a review app that ended errored, what the next run does about it.
+func nextRunReplaces(err error, pr int) error {
+	var failed *heroku.FailedError
+	if errors.As(err, &failed) && failed.Status == "errored" {
+		return fmt.Errorf("%w\nthe next run on pull request #%d deletes the errored review app and creates a new one", err, pr)
+	}
+	return err
 }
 
 func (r *Runner) findReviewApp(ctx context.Context, pipelineID string, pr int) (*heroku.ReviewApp, error) {
