@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/go-github/v60/github"
@@ -21,6 +22,9 @@ type Client struct {
 	// Backoff is the pause before the first retry of a read that failed with a 5xx or a network
 	// error; the second waits twice as long (default 1s).
 	Backoff time.Duration
+
+	selfMu sync.Mutex
+	me     *author // whom the token acts as, once learnt (self)
 }
 
 // New returns a client for repository "owner/name" at apiURL (e.g. https://api.github.com).

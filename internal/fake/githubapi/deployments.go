@@ -156,7 +156,7 @@ func createDeployment(c *call) {
 		ID: c.s.id(), Ref: ref, SHA: sha, Task: str(b.Task, "deploy"), Environment: env, OriginalEnvironment: env,
 		Description: str(b.Description, ""), Payload: b.Payload, ProductionEnvironment: prod,
 		TransientEnvironment: b.TransientEnvironment != nil && *b.TransientEnvironment,
-		Creator:              c.s.login, CreatedAt: c.now.UTC(),
+		Creator:              c.login, CreatedAt: c.now.UTC(),
 	}
 	r.deployments = append(r.deployments, d)
 	c.json(http.StatusCreated, c.s.deploymentJSON(r, d))
@@ -236,7 +236,7 @@ func createDeploymentStatus(c *call) {
 	st := DeploymentStatus{
 		ID: c.s.id(), State: *b.State, Description: str(b.Description, ""), Environment: d.Environment,
 		EnvironmentURL: str(b.EnvironmentURL, ""), LogURL: str(b.LogURL, str(b.TargetURL, "")),
-		TargetURL: str(b.TargetURL, str(b.LogURL, "")), Creator: c.s.login, CreatedAt: c.now.UTC(),
+		TargetURL: str(b.TargetURL, str(b.LogURL, "")), Creator: c.login, CreatedAt: c.now.UTC(),
 	}
 	d.Statuses = append(d.Statuses, st)
 	// auto_inactive (default true): a success marks earlier non-transient, non-production
@@ -249,7 +249,7 @@ func createDeploymentStatus(c *call) {
 			if n := len(o.Statuses); n > 0 && o.Statuses[n-1].State == "inactive" {
 				continue
 			}
-			o.Statuses = append(o.Statuses, DeploymentStatus{ID: c.s.id(), State: "inactive", Environment: o.Environment, Creator: c.s.login, CreatedAt: c.now.UTC()})
+			o.Statuses = append(o.Statuses, DeploymentStatus{ID: c.s.id(), State: "inactive", Environment: o.Environment, Creator: c.login, CreatedAt: c.now.UTC()})
 		}
 	}
 	c.json(http.StatusCreated, c.s.deploymentStatusJSON(r, d, st))
@@ -282,7 +282,8 @@ func (s *Server) commentJSON(r *repo, cm *Comment) map[string]any {
 	return map[string]any{
 		"id": cm.ID, "node_id": nodeID("IC", cm.ID), "url": fmt.Sprintf("%s/issues/comments/%d", s.repoURL(r), cm.ID),
 		"html_url":  htmlURL(fmt.Sprintf("%s/pull/%d#issuecomment-%d", r.fullName, cm.Issue, cm.ID)),
-		"issue_url": fmt.Sprintf("%s/issues/%d", s.repoURL(r), cm.Issue), "body": cm.Body, "user": s.user(cm.User),
+		"issue_url": fmt.Sprintf("%s/issues/%d", s.repoURL(r), cm.Issue), "body": cm.Body,
+		"user": s.user(cm.User), "performed_via_github_app": s.appJSON(cm.User), // who wrote it
 		"created_at": ts(cm.CreatedAt), "updated_at": ts(cm.UpdatedAt), "author_association": "NONE",
 	}
 }
@@ -354,7 +355,7 @@ func createComment(c *call) {
 	if !ok {
 		return
 	}
-	cm := &Comment{ID: c.s.id(), Issue: int(n), Body: text, User: c.s.login, CreatedAt: c.now.UTC(), UpdatedAt: c.now.UTC()}
+	cm := &Comment{ID: c.s.id(), Issue: int(n), Body: text, User: c.login, CreatedAt: c.now.UTC(), UpdatedAt: c.now.UTC()}
 	r.comments = append(r.comments, cm)
 	c.json(http.StatusCreated, c.s.commentJSON(r, cm))
 }

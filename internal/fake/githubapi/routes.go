@@ -21,6 +21,7 @@ type route struct {
 
 var routes = func() []route {
 	rs := []route{
+		{"GET", "/user", "", getUser},
 		{"GET", "/repos/{owner}/{repo}", "", getRepo},
 		{"GET", "/repos/{owner}/{repo}/commits/{ref}", "contents", getCommit},
 		{"GET", "/repos/{owner}/{repo}/git/commits/{commit_sha}", "contents", getGitCommit},
@@ -81,6 +82,7 @@ type call struct {
 	body   []byte
 	params map[string]string
 	now    time.Time
+	login  string // whom the request's credential belongs to: the author of what it writes
 }
 
 func (c *call) json(status int, v any) { writeJSON(c.w, status, v) }
@@ -182,6 +184,45 @@ func (s *Server) user(login string) map[string]any {
 	return map[string]any{
 		"login": login, "id": len(login), "node_id": "U_fake_" + login, "type": typ, "site_admin": false,
 		"url": s.URL() + "/users/" + login, "html_url": htmlURL(login),
+	}
+}
+
+// isApp reports whether a login is a GitHub App's bot (an installation token's identity, as
+// GITHUB_TOKEN's github-actions[bot]): "[bot]" cannot end a user's login.
+func isApp(login string) bool { return strings.HasSuffix(login, "[bot]") }
+
+// getUser answers GET /user: the token's user, or, for an app installation's token, 403
+// "Resource not accessible by integration", as GitHub answers GITHUB_TOKEN.
+func getUser(c *call) {
+	if isApp(c.login) {
+		c.json(http.StatusForbidden, map[string]any{
+			"message":           "Resource not accessible by integration",
+			"documentation_url": "https://docs.github.com/rest/users/users#get-the-authenticated-user", "status": "403",
+		})
+		return
+	}
+	u := c.s.user(c.login)
+	u["name"], u["email"], u["public_repos"], u["followers"], u["following"] = nil, nil, 0, 0, 0
+	u["created_at"], u["updated_at"] = ts(c.now), ts(c.now)
+	c.json(http.StatusOK, u)
+}
+
+// appJSON is the GitHub App behind a bot login, as a comment's performed_via_github_app shows it.
+func (s *Server) appJSON(login string) any {
+	if !isApp(login) {
+		return nil
+	}
+	slug := strings.TrimSuffix(login, "[bot]")
+	name := map[string]string{"github-actions": "GitHub Actions"}[slug]
+	if name == "" {
+		name = slug
+	}
+	return map[string]any{
+		"id": 15368 + len(slug) - len("github-actions"), "slug": slug, "node_id": "MDM6QXBwMTUzNjg=", "name": name,
+		"owner": s.user("github"), "description": "", "external_url": "https://github.com/features/actions",
+		"html_url": "https://github.com/apps/" + slug, "created_at": "2018-07-30T09:30:17Z", "updated_at": "2024-04-10T20:33:16Z",
+		"permissions": map[string]any{"issues": "write", "pull_requests": "write", "checks": "write", "contents": "write"},
+		"events":      []string{},
 	}
 }
 

@@ -43,7 +43,8 @@ type Options struct {
 	// tests exercise pagination.
 	PageSize int
 	// Login is the user the token belongs to: author of comments, deployments and check runs.
-	// Default "github-actions[bot]".
+	// Default "github-actions[bot]". A login ending in "[bot]" is a GitHub App's installation (as
+	// GITHUB_TOKEN is): GET /user answers it 403, as GitHub does. AddToken adds other credentials.
 	Login string
 	// Now is the clock for timestamps and rate-limit headers. Default time.Now.
 	Now func() time.Time
@@ -67,6 +68,9 @@ type Request struct {
 	Header http.Header
 	Body   []byte
 	Status int // the status the server answered
+	// Login is who the request's credential authenticated as ("" when it did not): the author of
+	// what it wrote.
+	Login string
 }
 
 // Fault makes the server answer matching requests with an error instead of handling them, for
@@ -95,6 +99,7 @@ type Server struct {
 	login string
 
 	mu         sync.Mutex
+	tokens     map[string]string // credential -> login (Options.Token, AddToken)
 	requests   []Request
 	violations []string
 	faults     []*Fault
@@ -131,6 +136,7 @@ func New(opt Options) (*Server, error) {
 	if s.login == "" {
 		s.login = "github-actions[bot]"
 	}
+	s.tokens = map[string]string{opt.Token: s.login}
 	path := opt.Spec
 	if path == "" {
 		wd, err := opt.Getwd()
@@ -255,9 +261,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := s.opt.Now()
-	authed := s.authorized(r.Header.Get("Authorization"))
+	login, authed := s.authorized(r.Header.Get("Authorization"))
 	if authed {
 		s.used++
+		s.requests[idx].Login = login
 	}
 	h := rw.Header()
 	h.Set("X-GitHub-Api-Version-Selected", "2022-11-28")
@@ -326,19 +333,32 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	c := &call{s: s, w: rw, r: r, body: body, params: params, now: now}
+	c := &call{s: s, w: rw, r: r, body: body, params: params, now: now, login: login}
 	rt.handle(c)
 }
 
-// authorized reports whether the Authorization header carries the configured token, in either
-// scheme GitHub accepts.
-func (s *Server) authorized(h string) bool {
-	scheme, tok, ok := strings.Cut(h, " ")
-	if !ok {
-		return false
+// AddToken adds a credential that authenticates as login (another user, another app's bot): what
+// it writes (comments, deployments) is that login's. A login ending in "[bot]" is an app
+// installation. Permissions apply to every token alike.
+func (s *Server) AddToken(token, login string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.tokens[token] = login
+}
+
+// authorized says whom the Authorization header's credential belongs to, in either scheme GitHub
+// accepts; ok is false for an unknown one.
+func (s *Server) authorized(h string) (login string, ok bool) {
+	scheme, tok, found := strings.Cut(h, " ")
+	if !found {
+		return "", false
 	}
 	scheme = strings.ToLower(scheme)
-	return (scheme == "bearer" || scheme == "token") && tok == s.opt.Token
+	if scheme != "bearer" && scheme != "token" {
+		return "", false
+	}
+	login, ok = s.tokens[tok]
+	return login, ok
 }
 
 func level(method string) string {

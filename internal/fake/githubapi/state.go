@@ -89,7 +89,7 @@ type Comment struct {
 	ID        int64
 	Issue     int
 	Body      string
-	User      string
+	User      string // login of the credential that wrote it (Options.Login, AddToken)
 	CreatedAt time.Time
 	UpdatedAt time.Time
 }
