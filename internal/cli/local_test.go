@@ -152,7 +152,8 @@ func TestLocal(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			getenv := map[string]string{"SOPS_AGE_KEY": identity, "GITHUB_ACTIONS": "true"}
+			// Outside Actions (a terminal): no workflow command is ever printed.
+			getenv := map[string]string{"SOPS_AGE_KEY": identity}
 			for k, v := range tc.env {
 				getenv[k] = v
 			}
@@ -203,3 +204,125 @@ func TestLocal(t *testing.T) {
 		})
 	}
 }
+
+// TestLocalMasksInActions: inside GitHub Actions, `deploy-action local` masks every value (each
+// line of a multi-line one) in the job log before the command starts: on stdout when stdout is the
+// log, on stderr when stdout was redirected into a file (an ::add-mask:: line in the file would
+// write the value into it), and not at all, refusing to start the command, when both go to files.
+func TestLocalMasksInActions(t *testing.T) {
+	t.Parallel()
+	identity, recipient := sopstest.NewAgeKey(t)
+	dir := filepath.Join(t.TempDir(), "secrets")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	plain := "api_key: fake-actions-key-5e2\ngithub_app:\n  private_key: |\n    -----BEGIN FAKE KEY-----\n    fakeactionsline2\n    -----END FAKE KEY-----\n"
+	if err := os.WriteFile(filepath.Join(dir, "config.pforge-local-jane.yaml"), sopstest.EncryptYAML(t, []byte(plain), sopstest.Options{Age: []string{recipient}}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	masks := []string{
+		"::add-mask::-----BEGIN FAKE KEY-----", "::add-mask::-----END FAKE KEY-----",
+		"::add-mask::fake-actions-key-5e2", "::add-mask::fakeactionsline2",
+	}
+	values := []string{"fake-actions-key-5e2", "fakeactionsline2", "BEGIN FAKE KEY"}
+	args := []string{"local", "--user", "jane", "--secrets-dir", dir, "--", os.Args[0], "-test.run=^TestLocalHelperProcess$", "--", "API_KEY"}
+	file := func(t *testing.T) *os.File {
+		f, err := os.Create(filepath.Join(t.TempDir(), "redirected"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { f.Close() })
+		return f
+	}
+	read := func(w io.Writer) string {
+		switch w := w.(type) {
+		case *bytes.Buffer:
+			return w.String()
+		case *os.File:
+			b, err := os.ReadFile(w.Name())
+			if err != nil {
+				t.Fatal(err)
+			}
+			return string(b)
+		}
+		return ""
+	}
+	commandSaw := "API_KEY set=true"
+
+	tests := []struct {
+		name           string
+		actions        bool
+		stdoutToFile   bool
+		stderrToFile   bool
+		wantCode       int
+		masksOn        string // "stdout", "stderr" or "" (none anywhere)
+		wantCommandRan bool
+		wantStderr     string
+	}{
+		{name: "stdout is the log", actions: true, masksOn: "stdout", wantCommandRan: true},
+		{name: "stdout redirected into a file: masks on stderr", actions: true, stdoutToFile: true, masksOn: "stderr", wantCommandRan: true},
+		{name: "both redirected: refused", actions: true, stdoutToFile: true, stderrToFile: true, wantCode: 1, wantStderr: "stdout and stderr both go to files"},
+		{name: "outside Actions: no workflow command", actions: false, wantCommandRan: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			getenv := map[string]string{"SOPS_AGE_KEY": identity}
+			if tc.actions {
+				getenv["GITHUB_ACTIONS"] = "true"
+			}
+			var stdout, stderr io.Writer = &bytes.Buffer{}, &bytes.Buffer{}
+			if tc.stdoutToFile {
+				stdout = file(t)
+			}
+			if tc.stderrToFile {
+				stderr = file(t)
+			}
+			code := cli.Main(context.Background(), cli.Env{
+				Args: args, Stdin: strings.NewReader(""), Stdout: stdout, Stderr: stderr,
+				Getenv:  func(k string) string { return getenv[k] },
+				Environ: func() []string { return []string{helperEnv + "=1"} },
+			})
+			out, errOut := read(stdout), read(stderr)
+			if code != tc.wantCode {
+				t.Fatalf("exit code %d, want %d\nstdout: %s\nstderr: %s", code, tc.wantCode, out, errOut)
+			}
+			if ran := strings.Contains(out, commandSaw); ran != tc.wantCommandRan {
+				t.Errorf("the command ran: %v, want %v\nstdout: %s", ran, tc.wantCommandRan, out)
+			}
+			if tc.wantStderr != "" && !strings.Contains(errOut, tc.wantStderr) {
+				t.Errorf("stderr %q lacks %q", errOut, tc.wantStderr)
+			}
+			streams := map[string]string{"stdout": out, "stderr": errOut}
+			for name, text := range streams {
+				if name == tc.masksOn {
+					lines := strings.Split(text, "\n")
+					if len(lines) <= len(masks) {
+						t.Fatalf("%s has %d lines, want the %d masks and then the command's output:\n%s", name, len(lines), len(masks), text)
+					}
+					got := append([]string(nil), lines[:len(masks)]...)
+					sort.Strings(got)
+					if diff := cmp.Diff(masks, got); diff != "" {
+						t.Errorf("%s does not start with the masks (-want +got):\n%s\n%s", name, diff, text)
+					}
+					if name == "stdout" && !strings.HasPrefix(lines[len(masks)], commandSaw) {
+						t.Errorf("the command printed before the masks were all out:\n%s", text)
+					}
+					if strings.Contains(text, "::add-mask::pforge-local-jane") {
+						t.Errorf("the deployment name was masked:\n%s", text)
+					}
+					continue
+				}
+				if strings.Contains(text, "::") {
+					t.Errorf("%s holds a workflow command:\n%s", name, text)
+				}
+				for _, v := range values {
+					if strings.Contains(text, v) {
+						t.Errorf("%s holds the value %q:\n%s", name, v, text)
+					}
+				}
+			}
+		})
+	}
+}
+

@@ -6,9 +6,12 @@
 // its environment. stdin, stdout and stderr are the command's; signals are
 // forwarded to it; the command's exit code is returned.
 //
-// The plaintext never touches disk and is never printed: this runs on a
-// terminal, where a workflow command such as ::add-mask:: would print the
-// very secret it is meant to hide, so nothing here writes one.
+// The plaintext never touches disk and is never printed. On a terminal a
+// workflow command such as ::add-mask:: would print the very secret it is
+// meant to hide, so outside GitHub Actions nothing here writes one. Inside
+// Actions (GITHUB_ACTIONS=true) the command's output goes to the job log, so
+// every value is masked there first, as the action masks them (see
+// maskForActions).
 package local
 
 import (
@@ -28,6 +31,7 @@ import (
 
 	"github.com/pangeo-forge/deploy-action/internal/config"
 	"github.com/pangeo-forge/deploy-action/internal/plan"
+	"github.com/pangeo-forge/deploy-action/internal/report"
 	"github.com/pangeo-forge/deploy-action/internal/secrets"
 )
 
@@ -118,12 +122,17 @@ func Run(ctx context.Context, args []string, env Env) int {
 	if _, taken := vars[*depVar]; taken {
 		return fail(ExitFailure, "the secrets file of %s sets %s, which deploy-action sets to the deployment name: remove it from the file or pass another --deployment-var", name, *depVar)
 	}
-	vars[*depVar] = name
-
 	path, code, err := lookPath(command[0], getenv("PATH"))
 	if err != nil {
 		return fail(code, "%v", err)
 	}
+	if getenv("GITHUB_ACTIONS") == "true" {
+		if err := maskForActions(env.Stdout, env.Stderr, getenv, vars); err != nil {
+			return fail(ExitFailure, "%v", err)
+		}
+	}
+	vars[*depVar] = name
+
 	cmd := exec.Command(path, command[1:]...)
 	cmd.Args[0] = command[0]
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = env.Stdin, env.Stdout, env.Stderr
@@ -242,4 +251,56 @@ func exitCode(cmd *exec.Cmd, err error, fail func(int, string, ...any) int) int 
 		}
 	}
 	return cmd.ProcessState.ExitCode()
+}
+
+// maskForActions tells the runner to mask every value (each line of a
+// multi-line one, as the action does: secrets.MaskLines through
+// report.Workflow.Mask) before the command starts, so that nothing the
+// command prints shows a value in the job log.
+//
+// The runner reads workflow commands from both stdout and stderr of a step.
+// A stream redirected into a file is not the log: an ::add-mask:: line
+// written there would put the value itself into the file and mask nothing.
+// So the masks go to stdout when it is the log, else to stderr when that is;
+// when both go to files (or the null device) there is no log to mask in and
+// the command is not started.
+func maskForActions(stdout, stderr io.Writer, getenv func(string) string, vars map[string]string) error {
+	out := stdout
+	if !isLog(out) {
+		out = stderr
+	}
+	if !isLog(out) {
+		return errors.New("inside GitHub Actions the values must be masked in the job log before the command runs, but stdout and stderr both go to files: leave stderr to the job log (drop the 2> redirection)")
+	}
+	log := report.New(out, getenv)
+	names := make([]string, 0, len(vars))
+	for k := range vars {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		log.Mask(secrets.MaskLines(vars[k])...)
+	}
+	return nil
+}
+
+// isLog reports whether w can be the job log: not a regular file nor the null
+// device (the runner gives a step pipes). A writer that is not a file (a test's
+// buffer) counts as the log.
+func isLog(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return w != nil
+	}
+	info, err := f.Stat()
+	if err != nil {
+		return false
+	}
+	if info.Mode().IsRegular() {
+		return false
+	}
+	if null, err := os.Stat(os.DevNull); err == nil && os.SameFile(info, null) {
+		return false
+	}
+	return true
 }
