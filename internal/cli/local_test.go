@@ -325,4 +325,3 @@ func TestLocalMasksInActions(t *testing.T) {
 		})
 	}
 }
-
