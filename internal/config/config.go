@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pangeo-forge/deploy-action/internal/source"
 	"github.com/sethvargo/go-githubactions"
 )
 
@@ -79,7 +80,10 @@ type Config struct {
 	DryRun         bool
 	PRComment      bool // one sticky comment on a review app's pull request
 	HerokuCI       bool // run the Heroku CI tests before a review or staging deploy, which they gate
-	GitHub         GitHubEnv
+	// IncludeUntracked: untracked files (relative to app_dir) that are uploaded too; by default only
+	// the files git tracks are.
+	IncludeUntracked source.Patterns
+	GitHub           GitHubEnv
 }
 
 // GitHubEnv holds the runner's GITHUB_* variables.
@@ -260,6 +264,13 @@ func Load(getenv func(string) string) (Config, error) {
 			fail("input %q: %q is not a release version: use the number Heroku shows, e.g. v41 or 41, or leave it empty for the newest earlier release that ran other code", "rollback_to", raw)
 		}
 		c.RollbackTo = v
+	}
+	if raw := action.GetInput("include_untracked"); raw != "" {
+		p, problems := source.ParsePatterns(raw)
+		for _, pr := range problems {
+			fail("input %q: %s", "include_untracked", pr)
+		}
+		c.IncludeUntracked = p
 	}
 	if c.HealthPath != "" && !strings.HasPrefix(c.HealthPath, "/") {
 		fail("input %q: %q must be a path on the app starting with /, e.g. /health", "health_path", c.HealthPath)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/pangeo-forge/deploy-action/internal/source"
 )
 
 // Fake credentials: the tests check they never reach an error or a print.
@@ -181,6 +182,10 @@ func TestLoad(t *testing.T) {
 		{"rollback true", with(map[string]string{"INPUT_ROLLBACK": "true"}), func(*Config) {}},
 		{"stage rollback of staging to v41", with(map[string]string{"INPUT_STAGE": "rollback", "INPUT_ROLLBACK_APP": "staging", "INPUT_ROLLBACK_TO": "v41"}), func(c *Config) { c.Stage, c.RollbackApp, c.RollbackTo = "rollback", "staging", 41 }},
 		{"rollback_to without v", with(map[string]string{"INPUT_ROLLBACK_TO": "7"}), func(c *Config) { c.RollbackTo = 7 }},
+		{
+			"include_untracked", with(map[string]string{"INPUT_INCLUDE_UNTRACKED": "static/dist/\n# built by npm\n*.map\n"}),
+			func(c *Config) { c.IncludeUntracked, _ = source.ParsePatterns("static/dist/\n*.map") },
+		},
 		{"booleans in any case", with(map[string]string{"INPUT_DRY_RUN": "True", "INPUT_ROLLBACK": "FALSE"}), func(c *Config) { c.DryRun, c.Rollback = true, false }},
 		{"pr_comment off", with(map[string]string{"INPUT_PR_COMMENT": "false"}), func(c *Config) { c.PRComment = false }},
 		{"stage test with heroku_ci", with(map[string]string{"INPUT_STAGE": "test", "INPUT_HEROKU_CI": "true"}), func(c *Config) { c.Stage, c.HerokuCI = "test", true }},
@@ -253,6 +258,7 @@ func TestLoadErrors(t *testing.T) {
 		{"branch as a ref", with(map[string]string{"INPUT_STAGING_BRANCH": "refs/heads/main"}), []string{`input "staging_branch": "refs/heads/main" must be a branch name without refs/heads/`}},
 		{"deployment_var", with(map[string]string{"INPUT_DEPLOYMENT_VAR": "PANGEO-FORGE"}), []string{`input "deployment_var": "PANGEO-FORGE" is not a config var name: use letters, digits and underscores, not starting with a digit`}},
 		{"health_path", with(map[string]string{"INPUT_HEALTH_PATH": "health"}), []string{`input "health_path": "health" must be a path on the app starting with /, e.g. /health`}},
+		{"include_untracked negation", with(map[string]string{"INPUT_INCLUDE_UNTRACKED": "static/\n!static/secret.json"}), []string{`input "include_untracked": line 2 "!static/secret.json": negated patterns are not supported (Heroku's .slugignore has none either)`}},
 		{
 			"every problem at once",
 			map[string]string{

@@ -20,6 +20,7 @@ import (
 	"github.com/pangeo-forge/deploy-action/internal/report"
 	"github.com/pangeo-forge/deploy-action/internal/secrets"
 	"github.com/pangeo-forge/deploy-action/internal/source"
+	"github.com/pangeo-forge/deploy-action/internal/workspace"
 )
 
 // Heroku is the part of the Platform API the flows use.
@@ -88,6 +89,9 @@ type Runner struct {
 
 	// TestReport, when set, reports a heroku_ci test run that precedes a deploy on its own.
 	TestReport TestReporter
+	// AppDir is app_dir resolved inside the workspace (workspace.Resolve); its zero value means
+	// the workspace's app_dir as the config gives it.
+	AppDir workspace.Dir
 
 	// secretsMu guards secretValues: Scrub is also called by the GitHub reporter's worker.
 	secretsMu    sync.Mutex
@@ -331,15 +335,19 @@ func (r *Runner) upload(ctx context.Context, res *Result) (*source.Archive, hero
 		return u.archive, u.src, nil // the source the test run tested
 	}
 	err := r.phase(res, "upload", func() error {
-		dir := r.workspace()
-		if r.Config.AppDir != "" && r.Config.AppDir != "." {
-			dir = dir + "/" + r.Config.AppDir
-		}
-		var err error
-		archive, err = source.Pack(ctx, dir, "")
+		// What a git push to Heroku would send: the files git tracks (under app_dir), not whatever
+		// else earlier steps left in the workspace (a cloud credentials file, a .env).
+		tracked, err := gitrepo.TrackedFiles(r.workspace())
 		if err != nil {
 			return err
 		}
+		dir, rel := r.sourceDir()
+		sel := source.Selection{Tracked: source.Under(tracked, rel), Include: r.Config.IncludeUntracked}
+		archive, err = source.Pack(ctx, dir, "", sel)
+		if err != nil {
+			return err
+		}
+		r.logSelection(archive)
 		f, err := archive.Open()
 		if err != nil {
 			archive.Remove()
@@ -355,6 +363,26 @@ func (r *Runner) upload(ctx context.Context, res *Result) (*source.Archive, hero
 		return nil
 	})
 	return archive, src, err
+}
+
+// logSelection says what the upload left out: untracked files (the count and the largest, so
+// that a file the build needs is easy to spot) and what .slugignore excluded. File names come from
+// the workspace, which the pull request's code may have written: they are quoted, so that no name
+// can start a line of its own (a workflow command).
+func (r *Runner) logSelection(a *source.Archive) {
+	if a.LeftOut > 0 {
+		r.Log.Infof("Left out %d untracked %s (the largest: %q, %s): only what git tracks is uploaded; list files built in the job in the input include_untracked to upload them",
+			a.LeftOut, plural(a.LeftOut, "file", "files"), a.Largest, byteSize(a.LargestSize))
+	}
+	if a.SlugIgnored > 0 {
+		r.Log.Infof("Left out %d %s that .slugignore excludes", a.SlugIgnored, plural(a.SlugIgnored, "file", "files"))
+	}
+	for _, p := range a.SlugProblems {
+		r.Log.Warningf(".slugignore: %s", p)
+	}
+	if len(a.Skipped) > 0 {
+		r.Log.Warningf("Left out %d sockets, pipes or devices, which a source tarball cannot carry", len(a.Skipped))
+	}
 }
 
 // applyVars sends the config vars that were added or changed, before the new code; the vars that
@@ -551,6 +579,13 @@ func orNone(s string) string {
 		return "(none)"
 	}
 	return s
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 func byteSize(n int64) string {

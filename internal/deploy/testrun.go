@@ -68,9 +68,15 @@ func (r *Runner) testOnly(ctx context.Context, p plan.Plan, res *Result) error {
 // checkTestScript makes sure app.json gives Heroku CI a test script, before any request: without
 // one Heroku would spend a dyno failing to guess a test command.
 func (r *Runner) checkTestScript() error {
-	path := filepath.Join(r.sourceDir(), "app.json")
+	dir, _ := r.sourceDir()
 	shown := filepath.ToSlash(filepath.Join(r.Config.AppDir, "app.json"))
-	data, err := os.ReadFile(path)
+	// Read through a Root: an app.json that is a symlink out of the app is not followed.
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return fmt.Errorf("heroku ci: opening %s: %w", r.Config.AppDir, err)
+	}
+	defer root.Close()
+	data, err := root.ReadFile("app.json")
 	if errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("heroku ci: %s does not exist: Heroku CI reads the test script from it; add one with {\"environments\": {\"test\": {\"scripts\": {\"test\": \"pytest\"}}}}", shown)
 	}
@@ -97,13 +103,17 @@ func (r *Runner) checkTestScript() error {
 	return fmt.Errorf("heroku ci: %s has no test script: add environments.test.scripts.test (e.g. \"pytest\"), with the add-ons the tests need in environments.test.addons (e.g. \"heroku-postgresql:in-dyno\")", shown)
 }
 
-// sourceDir is the directory that is packed and uploaded: the workspace or its app_dir.
-func (r *Runner) sourceDir() string {
-	dir := r.workspace()
-	if r.Config.AppDir != "" && r.Config.AppDir != "." {
-		dir = filepath.Join(dir, r.Config.AppDir)
+// sourceDir is the directory that is packed and uploaded, the workspace or its app_dir, and where
+// it is relative to the workspace (slash-separated, "." for the workspace).
+func (r *Runner) sourceDir() (dir, rel string) {
+	if r.AppDir.Path != "" {
+		return r.AppDir.Path, r.AppDir.Rel
 	}
-	return dir
+	dir, rel = r.workspace(), "."
+	if r.Config.AppDir != "" && r.Config.AppDir != "." {
+		dir, rel = filepath.Join(dir, r.Config.AppDir), filepath.ToSlash(r.Config.AppDir)
+	}
+	return dir, rel
 }
 
 // test uploads the source, runs the pipeline's Heroku CI on it and waits for the verdict, streaming

@@ -21,6 +21,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pangeo-forge/deploy-action/internal/gitrepo"
+	"github.com/pangeo-forge/deploy-action/internal/gitrepo/gittest"
 	"github.com/pangeo-forge/deploy-action/internal/heroku"
 	"github.com/pangeo-forge/deploy-action/internal/source"
 )
@@ -49,6 +51,10 @@ func BenchmarkUpload(b *testing.B) {
 	tree := filepath.Join(b.TempDir(), "tree")
 	genStart := time.Now()
 	files := writeTree(b, tree, size)
+	// Checked out as by actions/checkout: the upload packs what the git index tracks, all of it.
+	if err := gittest.IndexTree(tree, nil); err != nil {
+		b.Fatal(err)
+	}
 	b.Logf("generated %d files, %s, in %s", files, mib(size), time.Since(genStart).Round(time.Millisecond))
 
 	var received atomic.Int64
@@ -100,7 +106,11 @@ func TestUploadHelper(t *testing.T) {
 	// What the process holds before packing: the Go runtime and the init of every package the
 	// action links (sops brings the AWS, GCP and Azure SDKs), which the real binary pays too.
 	baseline := procStatusKB("VmHWM:")
-	a, err := source.Pack(ctx, dir, t.TempDir())
+	tracked, err := gitrepo.TrackedFiles(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := source.Pack(ctx, dir, t.TempDir(), source.Selection{Tracked: tracked})
 	if err != nil {
 		t.Fatal(err)
 	}

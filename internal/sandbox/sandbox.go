@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -23,6 +24,7 @@ import (
 	"github.com/pangeo-forge/deploy-action/internal/cli"
 	"github.com/pangeo-forge/deploy-action/internal/fake/githubapi"
 	"github.com/pangeo-forge/deploy-action/internal/fake/herokuapi"
+	"github.com/pangeo-forge/deploy-action/internal/gitrepo/gittest"
 )
 
 // The names of the seeded world, as in the seed's Heroku setup.
@@ -65,6 +67,7 @@ type World struct {
 
 	mu        sync.Mutex
 	appStatus func(host, path string) int
+	untracked map[string]bool // workspace files no commit has (WriteUntracked)
 }
 
 // SetAppStatus decides what the deployed apps answer on their *.herokuapp.com URLs (the health
@@ -164,13 +167,38 @@ func SHA(label string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// Checkout points the workspace's HEAD at sha, as actions/checkout does with a ref.
+// Checkout points the workspace's HEAD at sha, as actions/checkout does with a ref, and writes the
+// git index: the commit is taken to hold every file the workspace has, except those written with
+// WriteUntracked.
 func (w *World) Checkout(sha string) error {
 	gitDir := filepath.Join(w.Workspace, ".git")
 	if err := os.MkdirAll(gitDir, 0o755); err != nil {
 		return err
 	}
+	w.mu.Lock()
+	untracked := maps.Clone(w.untracked)
+	w.mu.Unlock()
+	if err := gittest.IndexTree(w.Workspace, func(name string) bool { return untracked[name] }); err != nil {
+		return err
+	}
 	return os.WriteFile(filepath.Join(gitDir, "HEAD"), []byte(sha+"\n"), 0o644)
+}
+
+// WriteUntracked writes a file into the workspace that no commit has, as an earlier step of the
+// job would (a cloud credentials file, a .env, built assets): the index never lists it. name is
+// slash-separated, relative to the workspace.
+func (w *World) WriteUntracked(name string, data []byte) error {
+	path := filepath.Join(w.Workspace, filepath.FromSlash(name))
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	w.mu.Lock()
+	if w.untracked == nil {
+		w.untracked = map[string]bool{}
+	}
+	w.untracked[name] = true
+	w.mu.Unlock()
+	return os.WriteFile(path, data, 0o600)
 }
 
 // Step is one workflow run: an event, its payload, and the step's inputs.

@@ -72,7 +72,7 @@ func BenchmarkPack(b *testing.B) {
 			b.SetBytes(size)
 			var out int64
 			for b.Loop() {
-				a, err := pack(b.Context(), dir, tmp, c.c)
+				a, err := pack(b.Context(), dir, tmp, everything, c.c)
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -1,4 +1,6 @@
-// Package source turns the workspace into the gzipped tarball Heroku builds from.
+// Package source turns the workspace into the gzipped tarball Heroku builds from: the files git
+// tracks (what a git push to Heroku would send), the untracked files the user asked for, less what
+// the tree's .slugignore excludes.
 //
 // The tarball is written to a temporary file, never held in memory, so that its size and SHA256 are
 // known before the upload (Heroku's PUT needs a Content-Length, its build takes the checksum) and the
@@ -17,7 +19,10 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path"
+	"path/filepath"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/klauspost/pgzip"
@@ -31,6 +36,38 @@ type Archive struct {
 
 	Entries int      // files, directories and symlinks packed
 	Skipped []string // sockets, pipes and devices: a tarball for a build cannot carry them
+
+	Files        int      // files and symlinks packed
+	LeftOut      int      // untracked files and symlinks not packed
+	Largest      string   // the largest of them (empty when none was left out)
+	LargestSize  int64    // its size in bytes
+	SlugIgnored  int      // files and symlinks .slugignore excluded
+	SlugProblems []string // .slugignore lines that could not be used, one message each
+}
+
+// Selection says which files of a tree are packed: those git tracks and the untracked ones that
+// Include matches, less what the tree's own .slugignore excludes (Heroku would remove them before
+// the build anyway). Directories are packed when they hold something packed: git tracks no empty
+// directory either.
+type Selection struct {
+	Tracked []string // slash-separated, relative to the packed directory (gitrepo.TrackedFiles)
+	Include Patterns // untracked files to pack as well (the include_untracked input)
+}
+
+// Under returns the paths of files (slash-separated) that are inside the directory dir ("." for
+// all), relative to it: the tracked files of an app_dir.
+func Under(files []string, dir string) []string {
+	dir = strings.Trim(path.Clean(filepath.ToSlash(dir)), "/")
+	if dir == "." || dir == "" {
+		return files
+	}
+	var out []string
+	for _, f := range files {
+		if rest, ok := strings.CutPrefix(f, dir+"/"); ok {
+			out = append(out, rest)
+		}
+	}
+	return out
 }
 
 // Open opens the tarball for reading, for example as an upload body.
@@ -87,16 +124,18 @@ const maxBlocks = 8
 // under 1%, and the memory of the blocks in flight halves.
 const blockSize = 512 << 10
 
-// Pack writes a gzipped tar of the tree at dir to a new temporary file in tmpDir (os.TempDir() when
-// empty). Entries are relative to dir ("app.json", "web/index.html"), in sorted order, with fixed
-// times and owners; .git, directory or file, is left out at any depth. Regular files keep their
-// executable bit (modes are normalised to 0644 or 0755, as git records them), symlinks are stored as
-// links and never followed. On error or cancellation no file is left behind.
-func Pack(ctx context.Context, dir, tmpDir string) (*Archive, error) {
-	return pack(ctx, dir, tmpDir, parallelGzip)
+// Pack writes a gzipped tar of the files of the tree at dir that sel selects to a new temporary
+// file in tmpDir (os.TempDir() when empty). Entries are relative to dir ("app.json",
+// "web/index.html"), in sorted order, with fixed times and owners; .git, directory or file, is left
+// out at any depth. Regular files keep their executable bit (modes are normalised to 0644 or 0755,
+// as git records them). Symlinks are stored as links, as git stores them, and never followed:
+// neither a symlink that is packed nor a symlinked directory on the way to a tracked path, whose
+// files are then not packed. On error or cancellation no file is left behind.
+func Pack(ctx context.Context, dir, tmpDir string, sel Selection) (*Archive, error) {
+	return pack(ctx, dir, tmpDir, sel, parallelGzip)
 }
 
-func pack(ctx context.Context, dir, tmpDir string, compress compressor) (_ *Archive, err error) {
+func pack(ctx context.Context, dir, tmpDir string, sel Selection, compress compressor) (_ *Archive, err error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("failed to pack %s: %w", dir, err)
 	}
@@ -130,7 +169,15 @@ func pack(ctx context.Context, dir, tmpDir string, compress compressor) (_ *Arch
 	if err != nil {
 		return nil, fmt.Errorf("failed to start compressing: %w", err)
 	}
-	p := &packer{ctx: ctx, root: root, tw: tar.NewWriter(zw), self: self, buf: make([]byte, copyBufferSize)}
+	p := &packer{ctx: ctx, root: root, tw: tar.NewWriter(zw), self: self, buf: make([]byte, copyBufferSize),
+		tracked: make(map[string]bool, len(sel.Tracked)), include: sel.Include, written: map[string]bool{}}
+	for _, f := range sel.Tracked {
+		p.tracked[f] = true
+	}
+	if err := p.readSlugignore(); err != nil {
+		zw.Close()
+		return nil, err
+	}
 	if err := fs.WalkDir(root.FS(), ".", p.visit); err != nil {
 		zw.Close()
 		return nil, fmt.Errorf("failed to pack %s: %w", dir, err)
@@ -146,12 +193,52 @@ func pack(ctx context.Context, dir, tmpDir string, compress compressor) (_ *Arch
 		return nil, fmt.Errorf("failed to write the source archive: %w", err)
 	}
 	return &Archive{
-		Path:    out.Name(),
-		Size:    counted.n,
-		SHA256:  hex.EncodeToString(sum.Sum(nil)),
-		Entries: p.entries,
-		Skipped: p.skipped,
+		Path:         out.Name(),
+		Size:         counted.n,
+		SHA256:       hex.EncodeToString(sum.Sum(nil)),
+		Entries:      p.entries,
+		Skipped:      p.skipped,
+		Files:        p.files,
+		LeftOut:      p.leftOut,
+		Largest:      p.largest,
+		LargestSize:  p.largestSize,
+		SlugIgnored:  p.slugIgnored,
+		SlugProblems: p.slugProblems,
 	}, nil
+}
+
+// slugignoreName is the file whose patterns Heroku's slug compiler removes before the build
+// (Dev Center, Slug Compiler: only the one at the top of the app).
+const slugignoreName = ".slugignore"
+
+// readSlugignore reads the tree's .slugignore when it is packed (Heroku reads the one it receives),
+// a regular file: a symlink is never followed.
+func (p *packer) readSlugignore() error {
+	if !p.selected(slugignoreName) {
+		return nil
+	}
+	info, err := p.root.Lstat(slugignoreName)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("failed to read %s: %w", slugignoreName, err)
+	}
+	if !info.Mode().IsRegular() || info.Size() > 1<<20 {
+		p.slugProblems = append(p.slugProblems, "it is not a regular file under 1 MiB: not applied")
+		return nil
+	}
+	data, err := p.root.ReadFile(slugignoreName)
+	if err != nil {
+		return fmt.Errorf("failed to read %s: %w", slugignoreName, err)
+	}
+	p.slug, p.slugProblems = ParsePatterns(string(data))
+	return nil
+}
+
+// selected reports whether the file or symlink at name is tracked or asked for.
+func (p *packer) selected(name string) bool {
+	return p.tracked[name] || p.include.Match(name, false)
 }
 
 type packer struct {
@@ -162,6 +249,17 @@ type packer struct {
 	buf     []byte
 	entries int
 	skipped []string
+
+	tracked      map[string]bool
+	include      Patterns
+	slug         Patterns
+	slugProblems []string
+	written      map[string]bool // directories already in the tar
+	files        int
+	leftOut      int
+	largest      string
+	largestSize  int64
+	slugIgnored  int
 }
 
 // visit is the fs.WalkDirFunc: WalkDir reads directories in sorted order and does not follow
@@ -182,20 +280,60 @@ func (p *packer) visit(name string, d fs.DirEntry, err error) error {
 		}
 		return nil
 	}
+	if d.IsDir() {
+		return nil // packed when something in it is (writeParents)
+	}
 	info, err := d.Info()
 	if err != nil {
 		return err
 	}
+	if !p.selected(name) {
+		if info.Mode().IsRegular() || info.Mode()&fs.ModeSymlink != 0 {
+			p.leftOut++
+			if p.largest == "" || info.Size() > p.largestSize {
+				p.largest, p.largestSize = name, info.Size()
+			}
+		}
+		return nil
+	}
+	if p.slug.Match(name, false) {
+		p.slugIgnored++
+		return nil
+	}
+	if info.Mode().IsRegular() || info.Mode()&fs.ModeSymlink != 0 {
+		if err := p.writeParents(name); err != nil {
+			return err
+		}
+	}
+	return p.write(name, info)
+}
+
+// writeParents puts the directories above name into the tar, those not there yet. The walk is in
+// sorted order, so each one lands where a walk of the whole tree would have put it.
+func (p *packer) writeParents(name string) error {
+	for i := 0; i < len(name); i++ {
+		if name[i] != '/' || p.written[name[:i]] {
+			continue
+		}
+		dir := name[:i]
+		hdr := &tar.Header{Name: dir + "/", Typeflag: tar.TypeDir, Mode: 0o755, ModTime: mtime, Format: tar.FormatUnknown}
+		if err := p.tw.WriteHeader(hdr); err != nil {
+			return fmt.Errorf("%s: %w", dir, err)
+		}
+		p.written[dir] = true
+		p.entries++
+	}
+	return nil
+}
+
+// write puts one file or symlink into the tar.
+func (p *packer) write(name string, info fs.FileInfo) error {
 	hdr := &tar.Header{
 		Name:    name,
 		ModTime: mtime,
 		Format:  tar.FormatUnknown, // let the writer pick USTAR, or PAX for long names
 	}
 	switch mode := info.Mode(); {
-	case mode.IsDir():
-		hdr.Typeflag = tar.TypeDir
-		hdr.Name += "/"
-		hdr.Mode = 0o755
 	case mode&fs.ModeSymlink != 0:
 		target, err := p.root.Readlink(name)
 		if err != nil {
@@ -222,19 +360,26 @@ func (p *packer) visit(name string, d fs.DirEntry, err error) error {
 		return fmt.Errorf("%s: %w", name, err)
 	}
 	p.entries++
+	p.files++
 	if hdr.Typeflag == tar.TypeReg {
-		return p.copyFile(name, hdr.Size)
+		return p.copyFile(name, info)
 	}
 	return nil
 }
 
 // copyFile streams one regular file into the tar, exactly the size its header announced.
-func (p *packer) copyFile(name string, size int64) error {
+func (p *packer) copyFile(name string, info fs.FileInfo) error {
+	size := info.Size()
 	f, err := p.root.Open(name)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
+	// The file opened must be the one the walk saw: had it been replaced by a symlink since, Open
+	// would have followed it.
+	if opened, err := f.Stat(); err != nil || !os.SameFile(opened, info) {
+		return fmt.Errorf("%s was replaced while it was packed: pack a tree nothing else is writing to", name)
+	}
 	n, err := io.CopyBuffer(p.tw, &ctxReader{ctx: p.ctx, r: io.LimitReader(f, size)}, p.buf)
 	if err != nil {
 		return fmt.Errorf("%s: %w", name, err)

@@ -107,7 +107,7 @@ func unpack(t *testing.T, a *Archive) []node {
 
 func mustPack(t *testing.T, dir string) *Archive {
 	t.Helper()
-	a, err := Pack(t.Context(), dir, t.TempDir())
+	a, err := Pack(t.Context(), dir, t.TempDir(), everything)
 	if err != nil {
 		t.Fatalf("Pack: %v", err)
 	}
@@ -138,7 +138,7 @@ func TestPackRoundTrip(t *testing.T) {
 				{Name: "bin/", Mode: 0o755},
 				{Name: "bin/group-exec", Mode: 0o755, Content: "x"},
 				{Name: "bin/release", Mode: 0o755, Content: "#!/bin/sh\necho release\n"},
-				{Name: "empty/", Mode: 0o755},
+				// empty/ is not packed: git tracks no empty directory, so a push would not have it
 				{Name: "private.txt", Mode: 0o644, Content: "only me"},
 				{Name: "web/", Mode: 0o755},
 				{Name: "web/static/", Mode: 0o755},
@@ -205,7 +205,7 @@ func TestPackRoundTrip(t *testing.T) {
 				{Name: "a/b/", Mode: 0o755},
 				{Name: "a/b/c/", Mode: 0o755},
 				{Name: "a/b/c/git", Mode: 0o644, Content: "not a repo"},
-				{Name: "linked/", Mode: 0o755},
+				// linked/ held only a .git: nothing in it is packed, so neither is it
 				{Name: "vendor/", Mode: 0o755},
 				{Name: "vendor/lib/", Mode: 0o755},
 				{Name: "vendor/lib/lib.py", Mode: 0o644, Content: "pass\n"},
@@ -328,7 +328,7 @@ func TestPackDeterministic(t *testing.T) {
 	}
 	// The checksum must not depend on the machine's CPU count, which sets pgzip's parallelism.
 	for _, blocks := range []int{1, 3, 16} {
-		a, err := pack(t.Context(), dir0, t.TempDir(), func(w io.Writer) (io.WriteCloser, error) {
+		a, err := pack(t.Context(), dir0, t.TempDir(), everything, func(w io.Writer) (io.WriteCloser, error) {
 			zw, err := parallelGzip(w)
 			if err != nil {
 				return nil, err
@@ -401,7 +401,7 @@ func TestPackChecksumAndSize(t *testing.T) {
 func TestPackTempDirInsideTree(t *testing.T) {
 	t.Parallel()
 	dir := makeTree(t, []node{{Name: "app.json", Mode: 0o644, Content: "{}"}, {Name: "tmp/", Mode: 0o755}})
-	a, err := Pack(t.Context(), dir, filepath.Join(dir, "tmp"))
+	a, err := Pack(t.Context(), dir, filepath.Join(dir, "tmp"), everything)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -441,7 +441,7 @@ func TestPackCancel(t *testing.T) {
 				return gzip.NewWriter(&cancelWriter{w: w, after: tt.cancelAfter, cancel: cancel}), nil
 			}
 			tmp := t.TempDir()
-			a, err := pack(ctx, dir, tmp, cancelling)
+			a, err := pack(ctx, dir, tmp, everything, cancelling)
 			if !errors.Is(err, context.Canceled) {
 				t.Fatalf("pack = %+v, %v; want context.Canceled", a, err)
 			}
@@ -481,7 +481,7 @@ func TestPackErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			a, err := Pack(t.Context(), tt.dir, tt.tmp)
+			a, err := Pack(t.Context(), tt.dir, tt.tmp, everything)
 			if err == nil {
 				t.Fatalf("Pack = %+v, want an error", a)
 			}
@@ -507,7 +507,7 @@ func pseudoRandom(n int) []byte {
 
 func mustPackIn(t *testing.T, dir, tmpDir string) *Archive {
 	t.Helper()
-	a, err := Pack(t.Context(), dir, tmpDir)
+	a, err := Pack(t.Context(), dir, tmpDir, everything)
 	if err != nil {
 		t.Fatalf("Pack: %v", err)
 	}
@@ -522,3 +522,6 @@ func containsAll(s string, parts ...string) bool {
 	}
 	return true
 }
+
+// everything selects every file of a tree, tracked or not: the tests of packing proper.
+var everything = Selection{Include: func() Patterns { p, _ := ParsePatterns("*"); return p }()}
