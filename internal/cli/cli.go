@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -23,6 +22,7 @@ import (
 	"github.com/pangeo-forge/deploy-action/internal/plan"
 	"github.com/pangeo-forge/deploy-action/internal/report"
 	"github.com/pangeo-forge/deploy-action/internal/secrets"
+	"github.com/pangeo-forge/deploy-action/internal/workspace"
 )
 
 // Exit codes.
@@ -140,6 +140,16 @@ func run(ctx context.Context, env Env, cfg config.Config, log *report.Workflow) 
 	if err != nil {
 		return nil, 0, badInput{err}
 	}
+	// app_dir and secrets_dir were checked as text; a symlink on the way must not lead out of
+	// the workspace either. Refused here, before anything is read or sent.
+	appDir, err := workspace.Resolve(cfg.GitHub.Workspace, cfg.AppDir)
+	if err != nil {
+		return nil, 0, badInput{fmt.Errorf("input %q: %w", "app_dir", err)}
+	}
+	secretsDir, err := workspace.Resolve(cfg.GitHub.Workspace, cfg.SecretsDir)
+	if err != nil {
+		return nil, 0, badInput{fmt.Errorf("input %q: %w", "secrets_dir", err)}
+	}
 	signalled := ctx // done when the runner cancels the job
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
@@ -154,9 +164,9 @@ func run(ctx context.Context, env Env, cfg config.Config, log *report.Workflow) 
 		Heroku: hk,
 		Log:    log,
 		HTTP:   httpClient,
+		AppDir: appDir,
 		Secrets: func(ctx context.Context, deployment string) (map[string]string, error) {
-			dir := filepath.Join(cfg.GitHub.Workspace, cfg.SecretsDir)
-			return secrets.Load(ctx, dir, deployment, secrets.Options{Getenv: env.Getenv})
+			return secrets.Load(ctx, secretsDir.Path, deployment, secrets.Options{Getenv: env.Getenv})
 		},
 	}
 	var client *gh.Client

@@ -30,6 +30,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net/http"
 	"os"
@@ -89,12 +90,13 @@ func Load(ctx context.Context, dir, deployment string, opt Options) (map[string]
 		return nil, fmt.Errorf("deployment name %q cannot name a secrets file: use letters, digits, dots, dashes and underscores", deployment)
 	}
 	path := filepath.Join(dir, FileName(deployment))
-	if err := regularFile(dir, FileName(deployment)); errors.Is(err, fs.ErrNotExist) {
+	data, err := readRegularFile(dir, FileName(deployment))
+	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%w: %s does not exist; add the deployment's credentials there, encrypted with sops (sops --encrypt --in-place %s)", ErrNotFound, path, path)
 	} else if err != nil {
 		return nil, err
 	}
-	doc, err := DecryptFile(ctx, path, opt)
+	doc, err := decryptData(ctx, path, data, opt)
 	if err != nil {
 		return nil, err
 	}
@@ -119,6 +121,11 @@ func DecryptFile(ctx context.Context, path string, opt Options) (map[string]any,
 	if err != nil {
 		return nil, fmt.Errorf("failed to read secrets file: %w", err)
 	}
+	return decryptData(ctx, path, data, opt)
+}
+
+// decryptData is DecryptFile for a file already read; path names it in messages.
+func decryptData(ctx context.Context, path string, data []byte, opt Options) (map[string]any, error) {
 	tree, problems := inspect(path, data)
 	if len(problems) > 0 {
 		p := problems[0]
@@ -388,30 +395,53 @@ func plainValue(v any, path []string) (any, error) {
 	}
 }
 
-// regularFile refuses a secrets file that is not a regular file inside dir. A symlink would let a pull
-// request point its review run at any file the runner can read: one leading out of the secrets
-// directory, or config.<review name>.yaml -> config.<prod name>.yaml beside it, which would hand the
-// production secrets to a review app. A missing file (or directory) is fs.ErrNotExist.
-func regularFile(dir, name string) error {
+// readRegularFile reads a secrets file that must be a regular file inside dir. A symlink would let a
+// pull request point its review run at any file the runner can read: one leading out of the
+// secrets directory, or config.<review name>.yaml -> config.<prod name>.yaml beside it, which would
+// hand the production secrets to a review app. The file is opened through a Root and checked to be
+// the very file that was inspected, so that swapping in a symlink between the two is caught too.
+// A missing file (or directory) is fs.ErrNotExist. (dir itself is resolved and kept inside the
+// workspace by the caller: a Root follows a symlink given as its root.)
+func readRegularFile(dir, name string) ([]byte, error) {
 	root, err := os.OpenRoot(dir)
 	if errors.Is(err, fs.ErrNotExist) {
-		return err
+		return nil, err
 	}
 	if err != nil {
-		return fmt.Errorf("failed to open the secrets directory %s: %w", dir, err)
+		return nil, fmt.Errorf("failed to open the secrets directory %s: %w", dir, err)
 	}
 	defer root.Close()
+	path := filepath.Join(dir, name)
 	info, err := root.Lstat(name)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return err
+		return nil, err
 	case err != nil:
-		return fmt.Errorf("refusing %s: %w; secrets files must be regular files inside secrets_dir", filepath.Join(dir, name), err)
+		return nil, fmt.Errorf("refusing %s: %w; secrets files must be regular files inside secrets_dir", path, err)
 	case !info.Mode().IsRegular():
-		return fmt.Errorf("refusing %s: it is a %s, not a regular file; secrets files must be regular files inside secrets_dir, so that no run can be pointed at another deployment's file", filepath.Join(dir, name), fileKind(info.Mode()))
+		return nil, fmt.Errorf("refusing %s: it is a %s, not a regular file; secrets files must be regular files inside secrets_dir, so that no run can be pointed at another deployment's file", path, fileKind(info.Mode()))
 	}
-	return nil
+	f, err := root.Open(name)
+	if err != nil {
+		return nil, fmt.Errorf("refusing %s: %w; secrets files must be regular files inside secrets_dir", path, err)
+	}
+	defer f.Close()
+	if opened, err := f.Stat(); err != nil || !os.SameFile(info, opened) {
+		return nil, fmt.Errorf("refusing %s: it was replaced while it was read; run again on a checkout nothing else is changing", path)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxSecretsFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("failed to read secrets file: %w", err)
+	}
+	if len(data) > maxSecretsFileSize {
+		return nil, fmt.Errorf("refusing %s: it is larger than %d MiB, far more than a secrets file holds (Heroku limits an app's config vars to 32 KB in all)", path, maxSecretsFileSize>>20)
+	}
+	return data, nil
 }
+
+// maxSecretsFileSize bounds what is read into memory: Heroku allows 32 KiB of config vars per app,
+// and encryption makes a file a few times larger than its values.
+const maxSecretsFileSize = 16 << 20
 
 func fileKind(m fs.FileMode) string {
 	switch {
