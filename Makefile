@@ -26,7 +26,7 @@ check:
 ## fuzz: each fuzz target for FUZZTIME (default 10s), from its seed corpus in testdata/fuzz/
 FUZZTIME ?= 10s
 FUZZ_TARGETS := FuzzParse:./internal/event FuzzName:./internal/plan FuzzResolve:./internal/plan \
-	FuzzFlatten:./internal/secrets FuzzInspect:./internal/secrets
+	FuzzFlatten:./internal/secrets FuzzInspect:./internal/secrets FuzzParseIndex:./internal/gitrepo
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		echo "== $${t%%:*}"; \
