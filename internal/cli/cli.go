@@ -160,11 +160,12 @@ func run(ctx context.Context, env Env, cfg config.Config, log *report.Workflow) 
 	}
 	hk := heroku.New(heroku.Options{BaseURL: cfg.HerokuAPIURL, Token: cfg.HerokuAPIKey, HTTPClient: httpClient, UserAgent: "deploy-action/" + Version})
 	runner := &deploy.Runner{
-		Config: cfg,
-		Heroku: hk,
-		Log:    log,
-		HTTP:   httpClient,
-		AppDir: appDir,
+		Config:     cfg,
+		Heroku:     hk,
+		Log:        log,
+		HTTP:       httpClient,
+		AppDir:     appDir,
+		SecretsDir: secretsDir,
 		Secrets: func(ctx context.Context, deployment string) (map[string]string, error) {
 			return secrets.Load(ctx, secretsDir.Path, deployment, secrets.Options{Getenv: env.Getenv})
 		},

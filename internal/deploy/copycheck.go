@@ -82,7 +82,10 @@ func (r *Runner) readProtected(ctx context.Context) <-chan []protectedFile {
 // Any doubt (a read that failed, a file that cannot be parsed) refuses too: the check runs before
 // the first write to Heroku.
 func (r *Runner) refuseCopiedSecrets(ctx context.Context, deployment string, protected <-chan []protectedFile) error {
-	dir := filepath.Join(r.workspace(), r.Config.SecretsDir)
+	dir := r.SecretsDir.Path
+	if dir == "" {
+		dir = filepath.Join(r.workspace(), r.Config.SecretsDir)
+	}
 	shown := path.Join(filepath.ToSlash(filepath.Clean(r.Config.SecretsDir)), secrets.FileName(deployment))
 	review, err := secrets.ReadDataKeys(dir, deployment)
 	if err != nil {

@@ -92,6 +92,9 @@ type Runner struct {
 	// AppDir is app_dir resolved inside the workspace (workspace.Resolve); its zero value means
 	// the workspace's app_dir as the config gives it.
 	AppDir workspace.Dir
+	// SecretsDir is secrets_dir resolved the same way, for what reads the files besides Secrets
+	// (the copied-file check); its zero value means the config's secrets_dir in the workspace.
+	SecretsDir workspace.Dir
 
 	// secretsMu guards secretValues: Scrub is also called by the GitHub reporter's worker.
 	secretsMu    sync.Mutex

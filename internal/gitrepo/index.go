@@ -98,6 +98,9 @@ func ParseIndex(data []byte, hashSize int) ([]IndexEntry, error) {
 	entries := make([]IndexEntry, 0, count)
 	off := indexHeaderSize
 	prev := ""
+	// A bad path is reported after the extensions are read: a split index's entries have empty
+	// names (the shared index holds them), and its own message says more.
+	var pathErr error
 	for i := uint32(0); i < count; i++ {
 		start := off
 		if off+fixed > len(body) {
@@ -156,8 +159,8 @@ func ParseIndex(data []byte, hashSize int) ([]IndexEntry, error) {
 			}
 		}
 		e.Path = string(name)
-		if err := checkIndexPath(e); err != nil {
-			return nil, err
+		if err := checkIndexPath(e); err != nil && pathErr == nil {
+			pathErr = err
 		}
 		prev = e.Path
 		entries = append(entries, e)
@@ -181,6 +184,9 @@ func ParseIndex(data []byte, hashSize int) ([]IndexEntry, error) {
 		default:
 			return nil, fmt.Errorf("the index has a required extension %q that this action does not understand", sig)
 		}
+	}
+	if pathErr != nil {
+		return nil, pathErr
 	}
 	return entries, nil
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -39,14 +38,11 @@ func ReadDataKeys(dir, deployment string) (DataKeys, error) {
 		return DataKeys{}, fmt.Errorf("deployment name %q cannot name a secrets file: use letters, digits, dots, dashes and underscores", deployment)
 	}
 	path := filepath.Join(dir, FileName(deployment))
-	if err := regularFile(dir, FileName(deployment)); errors.Is(err, fs.ErrNotExist) {
+	data, err := readRegularFile(dir, FileName(deployment))
+	if errors.Is(err, fs.ErrNotExist) {
 		return DataKeys{}, fmt.Errorf("%w: %s does not exist", ErrNotFound, path)
 	} else if err != nil {
 		return DataKeys{}, err
-	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return DataKeys{}, fmt.Errorf("failed to read secrets file: %w", err)
 	}
 	return ParseDataKeys(path, data)
 }
