@@ -395,6 +395,8 @@ func (c *Client) waitReleaseFrom(ctx context.Context, app string, r Release, log
 			return false, nil
 		case "succeeded":
 			return true, nil
+		case "expired":
+			return false, &FailedError{What: "release", ID: r.ID, Status: r.Status, Message: fmt.Sprintf("Heroku no longer keeps release v%d (it expired), so the app does not run it; deploy again", r.Version)}
 		}
 		return false, &FailedError{What: "release", ID: r.ID, Status: r.Status, Message: fmt.Sprintf("the release phase of v%d failed; its output says why, and the app keeps running the previous release", r.Version)}
 	})

@@ -18,6 +18,14 @@ type APIError struct {
 }
 
 func (e *APIError) Error() string {
+	if e.Status == http.StatusForbidden && e.ID == "two_factor" {
+		// Heroku asks a second factor of some operations (accounts or teams that require two-factor
+		// authentication); the CLI prompts for a code and resends with Heroku-Two-Factor-Code. A
+		// workflow cannot type one: it needs a token made for automation.
+		return fmt.Sprintf("heroku: %s %s needs a second authentication factor (two_factor, HTTP 403), which a workflow cannot give: "+
+			"set heroku_api_key to an authorization made for automation, e.g. `heroku authorizations:create --description deploy-action`, "+
+			"instead of a user's API key (Heroku said: %s)", e.Method, e.Path, e.Message)
+	}
 	if e.ID == "" {
 		return fmt.Sprintf("heroku: %s (HTTP %d) on %s %s", e.Message, e.Status, e.Method, e.Path)
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -346,5 +347,53 @@ func TestAcceptVariants(t *testing.T) {
 	}
 	if len(seen) != 3 {
 		t.Errorf("the requests used the Accept values %v, want all three", seen)
+	}
+}
+
+// TestListsAskForAThousand: a list asks Heroku for its largest page (max=1000; 200 is only the
+// default), so 250 couplings take one request, not two.
+func TestListsAskForAThousand(t *testing.T) {
+	t.Parallel()
+	srv, c := startFake(t, herokuapi.Options{})
+	pl := srv.AddPipeline("big")
+	srv.AddApp("big-staging", "big", "staging")
+	for i := range 249 {
+		srv.AddApp(fmt.Sprintf("big-pr-%d", i), "big", "review")
+	}
+	if _, err := c.AppIDAtStage(context.Background(), pl.ID, "staging"); err != nil {
+		t.Fatal(err)
+	}
+	var ranges []string
+	for _, r := range srv.Requests() {
+		if strings.HasSuffix(r.Path, "/pipeline-couplings") {
+			ranges = append(ranges, r.Header.Get("Range"))
+		}
+	}
+	if diff := cmp.Diff([]string{"id ..; max=1000"}, ranges); diff != "" {
+		t.Errorf("couplings requests' Range (-want +got):\n%s", diff)
+	}
+}
+
+// TestSecondFactorRequired: when Heroku asks a second factor (403 two_factor), the error says so
+// and names what to use instead, rather than a bare 403.
+func TestSecondFactorRequired(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	srv, c := startFake(t, herokuapi.Options{})
+	srv.AddPipeline("flow")
+	stg := srv.AddApp("stg", "flow", "staging")
+	srv.RequireSecondFactor("stg")
+	if _, err := c.ConfigVars(ctx, stg.ID); err != nil {
+		t.Fatalf("a read needs no second factor: %v", err)
+	}
+	err := c.UpdateConfigVars(ctx, stg.ID, map[string]*string{"A": nil})
+	var ae *heroku.APIError
+	if !errors.As(err, &ae) || ae.Status != 403 || ae.ID != "two_factor" {
+		t.Fatalf("UpdateConfigVars error = %v, want a 403 two_factor *APIError", err)
+	}
+	for _, want := range []string{"second authentication factor", "heroku authorizations:create", "heroku_api_key"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
 	}
 }

@@ -149,6 +149,12 @@ func TestWaitRelease(t *testing.T) {
 			wantErr: "heroku: release r5 failed: the release phase of v5 failed; its output says why, and the app keeps running the previous release",
 		},
 		{
+			// Heroku's newest schema adds "expired" to a release's statuses (docs/heroku.md).
+			name:     "release expired",
+			releases: []map[string]any{{"id": "r5", "version": 5, "status": "expired"}},
+			wantErr:  "heroku: release r5 expired: Heroku no longer keeps release v5 (it expired), so the app does not run it; deploy again",
+		},
+		{
 			// The stream is read for the log only: a finished release never changes again.
 			name:     "release phase over by the first read",
 			releases: []map[string]any{{"id": "r5", "version": 5, "status": "succeeded", "current": true, "output_stream_url": "STREAM"}},

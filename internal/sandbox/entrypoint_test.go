@@ -222,6 +222,7 @@ func TestBadInput(t *testing.T) {
 			w.Heroku.AddPipeline("no-review")
 		}, code: 1, want: "review app"},
 		{name: "failed build", step: staging, setup: func(w *World, s *Step) { w.Heroku.FailBuilds(StagingApp, "pip: no matching distribution") }, code: 1, want: "build", writes: true},
+		{name: "second factor required", step: staging, setup: func(w *World, s *Step) { w.Heroku.RequireSecondFactor(StagingApp) }, code: 1, want: "heroku authorizations:create", writes: true},
 		{name: "failed release phase", step: staging, setup: func(w *World, s *Step) { w.Heroku.SetReleasePhase(StagingApp, false) }, code: 1, want: "release", writes: true},
 		{name: "errored review app", step: opened, setup: func(w *World, s *Step) {
 			w.Heroku.FailReviewApps(Pipeline, "add-on heroku-postgresql could not be provisioned")

@@ -518,6 +518,13 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, body []byte, i
 			return
 		}
 	}
+	s.mu.Lock()
+	twoFactor := s.needsSecondFactor(r, rt, params, body)
+	s.mu.Unlock()
+	if twoFactor {
+		s.writeError(w, errorf(http.StatusForbidden, "two_factor", "A second authentication factor or pre-authorization is required for this request. Your account has either two-factor or a Heroku Enterprise team requirement."))
+		return
+	}
 	h := s.routes[rt.key]
 	if h == nil {
 		s.mu.Lock()

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"slices"
@@ -1102,5 +1103,28 @@ func TestNewestSchema(t *testing.T) {
 	slug, _ := built["slug"].(map[string]any)
 	if len(arts) != 1 || arts[0].(map[string]any)["type"] != "slug" || slug == nil || arts[0].(map[string]any)["id"] != slug["id"] {
 		t.Errorf("release artifacts = %v, want the build's slug", r["artifacts"])
+	}
+}
+
+// TestPageSizeLimits: lists serve 200 items without a max, up to 1000 when asked, never more.
+func TestPageSizeLimits(t *testing.T) {
+	t.Parallel()
+	s := newServer(t, Options{})
+	for i := range 1005 {
+		s.AddApp(fmt.Sprintf("app-%04d", i), "", "")
+	}
+	for _, tt := range []struct {
+		rng  string
+		want int
+	}{{"", 200}, {"id ..; max=1000", 1000}, {"id ..; max=5000", 1000}, {"id ..; max=10", 10}} {
+		var hdr []string
+		if tt.rng != "" {
+			hdr = []string{"Range", tt.rng}
+		}
+		r := call(t, s, "GET", "/apps", nil, hdr...)
+		wantStatus(t, r, http.StatusPartialContent)
+		if n := len(r.list(t)); n != tt.want {
+			t.Errorf("Range %q: %d items, want %d", tt.rng, n, tt.want)
+		}
 	}
 }

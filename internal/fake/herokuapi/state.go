@@ -3,8 +3,10 @@ package herokuapi
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"maps"
+	"net/http"
 	"slices"
 	"sort"
 	"strings"
@@ -75,6 +77,7 @@ type appRec struct {
 	releasePhase     bool
 	releaseOK        bool
 	failBuild        string
+	secondFactor     bool // writes need Heroku-Two-Factor-Code (RequireSecondFactor)
 	domains          []*domainRec
 	nextVersion      int
 	releaseIDs       []string // in version order
@@ -285,6 +288,46 @@ func (s *Server) ExpireRelease(app string, version int) {
 		}
 	}
 	panic(fmt.Sprintf("herokuapi: app %s has no release v%d", app, version))
+}
+
+// RequireSecondFactor makes every later write to the app (a path naming it, or a promotion
+// targeting it) need a second factor, as Heroku asks of accounts and teams that require two-factor
+// authentication for sensitive operations: without a Heroku-Two-Factor-Code header it is answered
+// 403 with id two_factor, which is how the Heroku CLI knows to prompt for a code
+// (src/commands/pipelines/promote.ts).
+func (s *Server) RequireSecondFactor(app string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.mustApp(app).secondFactor = true
+}
+
+// needsSecondFactor reports whether a write must carry a second factor it lacks. The caller
+// holds the lock.
+func (s *Server) needsSecondFactor(r *http.Request, rt *route, params []string, body []byte) bool {
+	if r.Method == http.MethodGet || r.Header.Get("Heroku-Two-Factor-Code") != "" {
+		return false
+	}
+	for i, p := range rt.params {
+		if strings.HasPrefix(p.ref, "#/definitions/app/") {
+			if a := s.findApp(params[i]); a != nil && a.secondFactor {
+				return true
+			}
+		}
+	}
+	if rt.key == "POST /pipeline-promotions" {
+		var b struct {
+			Targets []struct {
+				App struct{ ID string } `json:"app"`
+			} `json:"targets"`
+		}
+		_ = json.Unmarshal(body, &b)
+		for _, t := range b.Targets {
+			if a := s.findApp(t.App.ID); a != nil && a.secondFactor {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // FailBuilds makes every later build of the app fail, its output stream
