@@ -38,6 +38,13 @@ const (
 	githubToken = "ghs_testtoken0000"
 )
 
+// HerokuToken and GitHubToken are the credentials the world's test servers accept, for runners that
+// pass them to the action themselves (internal/fake/cmd/testservers).
+const (
+	HerokuToken = herokuToken
+	GitHubToken = githubToken
+)
+
 // Options tune the world.
 type Options struct {
 	Root        string        // the repository root (holds secrets/ and testdata/); "" finds it from the working directory
