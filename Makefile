@@ -3,7 +3,7 @@ GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X github.com/pangeo-forge/deploy-action/internal/cli.Version=$(VERSION)
 
-.PHONY: demo test check bench build spec fuzz test-container bench-container actionlint
+.PHONY: demo test check bench build spec fuzz test-container bench-container test-act actionlint
 
 ## demo: the whole lifecycle against the built-in Heroku and GitHub test servers
 demo:
@@ -48,6 +48,17 @@ test-container: spec
 ## bench-container: the container budgets of docs/performance.md (image size, cold start, first request)
 bench-container:
 	DEPLOY_ACTION_CONTAINER_TEST=1 $(GO) test -count=1 -run TestBudgets -v ./internal/containertest/
+
+## test-act: the example workflows' lifecycle under nektos/act (a runner no one here wrote) on podman's
+## Docker API; act is built once into .cache/ from the Go module proxy, outside this module
+ACT_VERSION ?= v0.2.89
+ACT := $(CURDIR)/.cache/act-$(ACT_VERSION)/act
+test-act: spec $(ACT)
+	DEPLOY_ACTION_CONTAINER_TEST=1 DEPLOY_ACTION_ACT=$(ACT) $(GO) test -count=1 -run 'TestAct$$' -v -timeout 30m ./internal/containertest/
+
+$(ACT):
+	mkdir -p $(@D)
+	cd "$$(mktemp -d)" && GOBIN=$(@D) $(GO) install github.com/nektos/act@$(ACT_VERSION)
 
 ## actionlint: lint the workflows in .github/workflows and docs/workflows
 actionlint:
