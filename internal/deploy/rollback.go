@@ -97,12 +97,15 @@ func (r *Runner) planRollback(ctx context.Context) (rollbackPlan, error) {
 	// The reads below are independent: the two releases' config vars and the slugs that say which
 	// releases ran a release phase.
 	var current, target map[string]string
-	slugs := map[string]heroku.Slug{rp.target.SlugID: {}}
 	since := releasesSince(releases, rp.target, rp.current)
+	ids := []string{rp.target.SlugID}
 	for _, rel := range since {
-		slugs[rel.SlugID] = heroku.Slug{}
+		if !slices.Contains(ids, rel.SlugID) {
+			ids = append(ids, rel.SlugID)
+		}
 	}
 	var mu sync.Mutex
+	slugs := make(map[string]heroku.Slug, len(ids))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(8)
 	g.Go(func() (err error) {
@@ -113,15 +116,15 @@ func (r *Runner) planRollback(ctx context.Context) (rollbackPlan, error) {
 		target, err = r.Heroku.ReleaseConfigVars(gctx, rp.app.ID, rp.target.ID)
 		return err
 	})
-	for id := range slugs {
+	for _, id := range ids {
 		g.Go(func() error {
 			s, err := r.Heroku.Slug(gctx, rp.app.ID, id)
 			if err != nil {
 				return err
 			}
 			mu.Lock()
+			defer mu.Unlock()
 			slugs[id] = s
-			mu.Unlock()
 			return nil
 		})
 	}
