@@ -53,6 +53,9 @@ type Env struct {
 	// Environ is the environment `deploy-action local` hands on to its command (os.Environ in main);
 	// nil means only PATH, HOME, USER, LOGNAME, SHELL, TERM, LANG and TMPDIR from Getenv.
 	Environ func() []string
+	// HerokuOptions, when set, adjusts the Heroku client's options once the action has set them:
+	// tests shorten its polls and rate-limit backoffs to match their test server. nil in main.
+	HerokuOptions func(*heroku.Options)
 }
 
 // Main runs the command and returns its exit code.
@@ -158,14 +161,30 @@ func run(ctx context.Context, env Env, cfg config.Config, log *report.Workflow) 
 	if httpClient == nil {
 		httpClient = &http.Client{}
 	}
-	hk := heroku.New(heroku.Options{BaseURL: cfg.HerokuAPIURL, Token: cfg.HerokuAPIKey, HTTPClient: httpClient, UserAgent: "deploy-action/" + Version})
+	hopt := heroku.Options{
+		BaseURL: cfg.HerokuAPIURL, Token: cfg.HerokuAPIKey, HTTPClient: httpClient, UserAgent: "deploy-action/" + Version,
+		// The account's rate limit slows a run down, never fails it while time is left: requests
+		// wait for tokens until only timeout_reserve is left of timeout.
+		RateLimit: heroku.RateLimit{Reserve: cfg.TimeoutReserve, OnWait: func(waited time.Duration) {
+			if waited < time.Second {
+				log.Infof("Heroku's rate limit is exhausted on this account; waiting for it to refill (at most until only timeout_reserve, %s, is left of timeout)", cfg.TimeoutReserve)
+				return
+			}
+			log.Infof("Heroku's rate limit is exhausted on this account; waiting, %d s so far", int(waited.Seconds()))
+		}},
+	}
+	if env.HerokuOptions != nil {
+		env.HerokuOptions(&hopt)
+	}
+	hk := heroku.New(hopt)
 	runner := &deploy.Runner{
-		Config:     cfg,
-		Heroku:     hk,
-		Log:        log,
-		HTTP:       httpClient,
-		AppDir:     appDir,
-		SecretsDir: secretsDir,
+		Config:          cfg,
+		Heroku:          hk,
+		Log:             log,
+		HTTP:            httpClient,
+		AppDir:          appDir,
+		SecretsDir:      secretsDir,
+		RateLimitWaited: hk.RateLimitWaited,
 		Secrets: func(ctx context.Context, deployment string) (map[string]string, error) {
 			return secrets.Load(ctx, secretsDir.Path, deployment, secrets.Options{Getenv: env.Getenv})
 		},
@@ -194,6 +213,9 @@ func run(ctx context.Context, env Env, cfg config.Config, log *report.Workflow) 
 		})
 	}
 	res, err := runner.Run(ctx, p)
+	if waited := hk.RateLimitWaited(); waited > 0 && res != nil {
+		res.Notes = append(res.Notes, fmt.Sprintf("Heroku's rate limit was exhausted on this account: requests waited %s in all for it to refill (other jobs or tools share its 4500 tokens an hour)", waited.Round(time.Second)))
+	}
 	err = stopped(signalled, ctx, cfg.Timeout, res, err)
 	// A cancelled or expired context would fail every request: the check run is concluded with a
 	// fresh, short one instead.

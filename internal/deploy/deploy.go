@@ -68,6 +68,7 @@ type GitHub interface {
 	// FileAt reads a file of the repository at a ref; found is false when GitHub has no such file
 	// (or ref). Review runs compare their secrets file with staging's and production's with it.
 	FileAt(ctx context.Context, path, ref string) (data []byte, found bool, err error)
+	PullRequestHead(ctx context.Context, number int) (string, error)
 }
 
 // SecretLoader decrypts and flattens one deployment's secrets file.
@@ -95,6 +96,11 @@ type Runner struct {
 	// SecretsDir is secrets_dir resolved the same way, for what reads the files besides Secrets
 	// (the copied-file check); its zero value means the config's secrets_dir in the workspace.
 	SecretsDir workspace.Dir
+
+	// RateLimitWaited, when set, says how long Heroku requests have waited so far for the
+	// account's rate limit; after such a wait the commit is checked to be still the head of its
+	// pull request or branch before the next write to Heroku (superseded.go).
+	RateLimitWaited func() time.Duration
 
 	// secretsMu guards secretValues: Scrub is also called by the GitHub reporter's worker.
 	secretsMu    sync.Mutex
@@ -174,7 +180,7 @@ func (r *Runner) Run(ctx context.Context, p plan.Plan) (*Result, error) {
 	}
 	switch p.Stage {
 	case plan.StageReview, plan.StageStaging, plan.StageProd:
-		return res, r.deploy(ctx, p, res)
+		return res, r.guarded(ctx, p, res, func() error { return r.deploy(ctx, p, res) })
 	case plan.StageTeardown:
 		return res, r.teardown(ctx, p, res)
 	case plan.StageTest:

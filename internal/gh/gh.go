@@ -86,15 +86,26 @@ func (c *Client) CommitTree(ctx context.Context, sha string) (string, error) {
 
 // PullRequestState returns "open" or "closed".
 func (c *Client) PullRequestState(ctx context.Context, number int) (string, error) {
+	pr, err := c.pullRequest(ctx, number)
+	return pr.GetState(), err
+}
+
+// PullRequestHead returns the commit at the head of a pull request (head.sha).
+func (c *Client) PullRequestHead(ctx context.Context, number int) (string, error) {
+	pr, err := c.pullRequest(ctx, number)
+	return pr.GetHead().GetSHA(), err
+}
+
+func (c *Client) pullRequest(ctx context.Context, number int) (*github.PullRequest, error) {
 	var pr *github.PullRequest
 	err := retryTransient(ctx, c.Backoff, func(ctx context.Context) (err error) {
 		pr, _, err = c.api.PullRequests.Get(ctx, c.owner, c.repo, number)
 		return err
 	})
 	if err != nil {
-		return "", fmt.Errorf("failed to read pull request #%d: %w", number, err)
+		return nil, fmt.Errorf("failed to read pull request #%d: %w", number, err)
 	}
-	return pr.GetState(), nil
+	return pr, nil
 }
 
 // BranchHead returns the commit at the head of a branch.

@@ -178,15 +178,20 @@ const (
 )
 
 // ambiguous reports whether a failed creation may still have been carried out: the connection
-// broke after the request was sent, or a 5xx came back (a router can answer one while the API
-// goes on). A 4xx, or a cancelled run, means it was not.
+// broke after the request was sent, or a 5xx or a proxy's 429 came back (a router can answer one
+// while the API goes on). Another 4xx, Heroku's rate_limit refusal, or a cancelled run, means it
+// was not.
 func ambiguous(ctx context.Context, err error) bool {
 	if ctx.Err() != nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return false
 	}
+	if errors.Is(err, ErrRateLimited) {
+		return false // refused, never processed
+	}
 	var ae *APIError
 	if errors.As(err, &ae) {
-		return ae.Status >= 500
+		// A 429 that is not Heroku's rate_limit comes from something in between (a proxy).
+		return ae.Status >= 500 || (ae.Status == http.StatusTooManyRequests && ae.ID != "rate_limit")
 	}
 	return true
 }

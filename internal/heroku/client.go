@@ -71,8 +71,12 @@ type Options struct {
 	// polls instantly and to record them.
 	Sleep func(ctx context.Context, d time.Duration) error
 
-	// Now is the clock used to read Retry-After dates (default time.Now).
+	// Now is the clock used to read Retry-After dates and to time rate-limit waits (default
+	// time.Now).
 	Now func() time.Time
+
+	// RateLimit says how to wait when the account's rate limit is exhausted (retry.go).
+	RateLimit RateLimit
 }
 
 // Client performs the Platform API steps of a deployment. It is safe for concurrent use.
@@ -82,6 +86,7 @@ type Client struct {
 	raw   *http.Client // no credentials: stream URLs and the source upload URL, retries
 	poll  time.Duration
 	sleep func(ctx context.Context, d time.Duration) error
+	retry *retryTransport // the API's: it knows how long requests waited for the rate limit
 
 	// Round trips are most of what the action adds to Heroku's own build and release time
 	// (docs/performance.md), so a client remembers two answers for the rest of its run.
@@ -144,8 +149,11 @@ func New(o Options) *Client {
 		host, prefix = u.Host, u.Path
 	}
 	clock := &serverClock{now: now}
+	retry := newRetryTransport(next, retries, sleep, now)
+	retry.rateLimitsURL = base + rateLimitsPath
+	retry.limit = o.RateLimit
 	api := &http.Client{
-		Transport:     &apiTransport{next: newRetryTransport(next, retries, sleep, now), token: o.Token, host: host, prefix: prefix, userAgent: ua, clock: clock},
+		Transport:     &apiTransport{next: retry, token: o.Token, host: host, prefix: prefix, userAgent: ua, clock: clock},
 		Timeout:       hc.Timeout,
 		CheckRedirect: hc.CheckRedirect,
 	}
@@ -160,8 +168,13 @@ func New(o Options) *Client {
 		poll:  poll,
 		sleep: sleep,
 		clock: clock,
+		retry: retry,
 	}
 }
+
+// RateLimitWaited is how long this client's requests have waited so far for the account's rate
+// limit (Heroku refused them with rate_limit): zero when it never ran out.
+func (c *Client) RateLimitWaited() time.Duration { return c.retry.Waited() }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {
 	if d <= 0 {

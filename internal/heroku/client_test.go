@@ -147,6 +147,8 @@ func TestRetries(t *testing.T) {
 		wantErr   string // "" for success
 		wantCalls int
 		wantSleep []time.Duration // exact when set
+		// rateLimits answer GET /account/rate-limits, which a rate_limit refusal makes the client read
+		rateLimits []http.HandlerFunc
 	}{
 		{
 			name: "429 on config vars patch honours Retry-After and replays the body",
@@ -161,8 +163,9 @@ func TestRetries(t *testing.T) {
 			call: func(c *Client) error {
 				return c.UpdateConfigVars(context.Background(), "pforge", map[string]*string{"A": &value, "OLD": nil})
 			},
-			wantCalls: 2,
-			wantSleep: []time.Duration{3 * time.Second},
+			rateLimits: []http.HandlerFunc{ok(map[string]int{"remaining": 4000})},
+			wantCalls:  2,
+			wantSleep:  []time.Duration{3 * time.Second},
 		},
 		{
 			name:      "503 on GET is retried",
@@ -198,6 +201,14 @@ func TestRetries(t *testing.T) {
 				_, err := c.CreateBuild(context.Background(), "pforge", BuildCreate{SourceURL: "https://s/x"})
 				return err
 			},
+			rateLimits: []http.HandlerFunc{ok(map[string]int{"remaining": 1})},
+			wantCalls:  2,
+		},
+		{
+			name:      "a proxy's 429 on GET is retried like a 503, without reading the rate limit",
+			key:       "GET /apps/pforge",
+			handlers:  []http.HandlerFunc{apiErr(429, "", "Too Many Requests"), ok(map[string]string{"id": "a1", "name": "pforge"})},
+			call:      func(c *Client) error { _, err := c.App(context.Background(), "pforge"); return err },
 			wantCalls: 2,
 		},
 		{
@@ -226,6 +237,7 @@ func TestRetries(t *testing.T) {
 					h(w, r)
 				})
 			}
+			f.on("GET /account/rate-limits", tt.rateLimits...)
 			c, s := newTestClient(t, f)
 			err := tt.call(c)
 			switch {
@@ -285,7 +297,7 @@ func TestRateLimitSlowsDown(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if diff := cmp.Diff([]time.Duration{refillStep}, s.all()); diff != "" {
+	if diff := cmp.Diff([]time.Duration{time.Minute / 75}, s.all()); diff != "" {
 		t.Errorf("sleeps (-want +got):\n%s", diff)
 	}
 }

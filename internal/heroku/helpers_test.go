@@ -20,11 +20,12 @@ type fakeAPI struct {
 	srv    *httptest.Server
 	mu     sync.Mutex
 	queued map[string][]http.HandlerFunc
+	always map[string]http.HandlerFunc // answers its key once the queue is empty, any number of times
 }
 
 func newFakeAPI(t *testing.T) *fakeAPI {
 	t.Helper()
-	f := &fakeAPI{t: t, queued: map[string][]http.HandlerFunc{}}
+	f := &fakeAPI{t: t, queued: map[string][]http.HandlerFunc{}, always: map[string]http.HandlerFunc{}}
 	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
 	t.Cleanup(func() {
 		f.srv.Close()
@@ -53,6 +54,8 @@ func (f *fakeAPI) serve(w http.ResponseWriter, r *http.Request) {
 	var h http.HandlerFunc
 	if len(hs) > 0 {
 		h, f.queued[key] = hs[0], hs[1:]
+	} else {
+		h = f.always[key]
 	}
 	f.mu.Unlock()
 	if h == nil {

@@ -69,20 +69,27 @@ func (w *World) Prepare(step Step) (*Prepared, error) {
 			return nil, err
 		}
 	}
-	if step.Checkout != "" {
-		if err := w.Checkout(step.Checkout); err != nil {
+	if step.OwnWorkspace {
+		// A job of its own, on a runner of its own: a copy of the workspace, checked out apart.
+		p.Workspace = filepath.Join(runDir, "workspace")
+		if err := copyTree(w.Workspace, p.Workspace); err != nil {
 			return nil, err
 		}
 	}
-	p.Env = w.stepEnv(step, eventPath, p.outputPath, p.summaryPath)
+	if step.Checkout != "" {
+		if err := w.checkout(p.Workspace, step.Checkout); err != nil {
+			return nil, err
+		}
+	}
+	p.Env = w.stepEnv(step, p.Workspace, eventPath, p.outputPath, p.summaryPath)
 	return p, nil
 }
 
 // stepEnv is the environment of one step, with the runner's files at the given paths.
-func (w *World) stepEnv(step Step, eventPath, outputPath, summaryPath string) map[string]string {
+func (w *World) stepEnv(step Step, workspace, eventPath, outputPath, summaryPath string) map[string]string {
 	env := map[string]string{
 		"GITHUB_ACTIONS":       "true",
-		"GITHUB_WORKSPACE":     w.Workspace,
+		"GITHUB_WORKSPACE":     workspace,
 		"GITHUB_EVENT_NAME":    step.Event,
 		"GITHUB_EVENT_PATH":    eventPath,
 		"GITHUB_REPOSITORY":    Repository,

@@ -25,6 +25,7 @@ import (
 	"github.com/pangeo-forge/deploy-action/internal/fake/githubapi"
 	"github.com/pangeo-forge/deploy-action/internal/fake/herokuapi"
 	"github.com/pangeo-forge/deploy-action/internal/gitrepo/gittest"
+	"github.com/pangeo-forge/deploy-action/internal/heroku"
 )
 
 // The names of the seeded world, as in the seed's Heroku setup.
@@ -61,6 +62,13 @@ type Options struct {
 	// HerokuNow is Heroku's clock (created_at stamps, the Date header); nil is time.Now. Tests
 	// move it to age what Heroku made, or skew it against the runner's clock.
 	HerokuNow func() time.Time
+	// RateLimit and RefillPerSecond scale the Heroku account's rate-limit bucket (0: Heroku's
+	// 4500 tokens, refilled at 75 a minute).
+	RateLimit       int
+	RefillPerSecond float64
+	// HerokuOptions adjusts the action's Heroku client in every run (cli.Env.HerokuOptions):
+	// shorter polls and rate-limit backoffs for a scaled-down world.
+	HerokuOptions func(*heroku.Options)
 }
 
 // World is a running sandbox. Close it when done.
@@ -71,6 +79,8 @@ type World struct {
 	Root      string
 	AgeKey    string
 	dir       string
+
+	herokuOptions func(*heroku.Options)
 
 	mu        sync.Mutex
 	appStatus func(host, path string) int
@@ -125,10 +135,11 @@ func New(opt Options) (*World, error) {
 	if err != nil {
 		return nil, err
 	}
-	w := &World{Root: root, AgeKey: string(key), dir: dir, Workspace: filepath.Join(dir, "workspace")}
+	w := &World{Root: root, AgeKey: string(key), dir: dir, Workspace: filepath.Join(dir, "workspace"), herokuOptions: opt.HerokuOptions}
 	fail := func(err error) (*World, error) { w.Close(); return nil, err }
 
-	w.Heroku, err = herokuapi.New(herokuapi.Options{Token: herokuToken, BuildTime: opt.BuildTime, ReleaseTime: opt.ReleaseTime, PageSize: opt.PageSize, Latency: opt.Latency, Now: opt.HerokuNow})
+	w.Heroku, err = herokuapi.New(herokuapi.Options{Token: herokuToken, BuildTime: opt.BuildTime, ReleaseTime: opt.ReleaseTime, PageSize: opt.PageSize, Latency: opt.Latency, Now: opt.HerokuNow,
+		RateLimit: opt.RateLimit, RefillPerSecond: opt.RefillPerSecond})
 	if err != nil {
 		return fail(err)
 	}
@@ -177,15 +188,18 @@ func SHA(label string) string {
 // Checkout points the workspace's HEAD at sha, as actions/checkout does with a ref, and writes the
 // git index: the commit is taken to hold every file the workspace has, except those written with
 // WriteUntracked.
-func (w *World) Checkout(sha string) error {
-	gitDir := filepath.Join(w.Workspace, ".git")
+func (w *World) Checkout(sha string) error { return w.checkout(w.Workspace, sha) }
+
+// checkout does what Checkout does in workspace: the world's, or a step's own copy.
+func (w *World) checkout(workspace, sha string) error {
+	gitDir := filepath.Join(workspace, ".git")
 	if err := os.MkdirAll(gitDir, 0o755); err != nil {
 		return err
 	}
 	w.mu.Lock()
 	untracked := maps.Clone(w.untracked)
 	w.mu.Unlock()
-	if err := gittest.IndexTree(w.Workspace, func(name string) bool { return untracked[name] }); err != nil {
+	if err := gittest.IndexTree(workspace, func(name string) bool { return untracked[name] }); err != nil {
 		return err
 	}
 	return os.WriteFile(filepath.Join(gitDir, "HEAD"), []byte(sha+"\n"), 0o644)
@@ -217,8 +231,11 @@ type Step struct {
 	Inputs   map[string]string // INPUT_* beyond the defaults of the world
 	Env      map[string]string // extra environment (e.g. other keys)
 	Checkout string            // commit the workspace is checked out at ("" leaves it)
-	SHA      string            // GITHUB_SHA
-	Ref      string            // GITHUB_REF
+	// OwnWorkspace gives the step a copy of the workspace of its own, as concurrent jobs have on
+	// their own runners, so that steps run at once can check out different commits.
+	OwnWorkspace bool
+	SHA          string // GITHUB_SHA
+	Ref          string // GITHUB_REF
 }
 
 // Run is what one step produced.
@@ -246,8 +263,9 @@ func (w *World) Run(ctx context.Context, step Step, tee io.Writer) (*Run, error)
 	}
 	code := cli.Main(ctx, cli.Env{
 		Stdout: out, Stderr: &stderr, Stdin: strings.NewReader(""),
-		Getenv:     func(k string) string { return p.Env[k] },
-		HTTPClient: &http.Client{Transport: appsTransport{w}},
+		Getenv:        func(k string) string { return p.Env[k] },
+		HTTPClient:    &http.Client{Transport: appsTransport{w}},
+		HerokuOptions: w.herokuOptions,
 	})
 	return p.Result(code, stdout.String(), stderr.String())
 }

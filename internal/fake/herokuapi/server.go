@@ -646,7 +646,12 @@ func (s *Server) writeError(w http.ResponseWriter, e *apiError) {
 	if e.status == http.StatusTooManyRequests && s.opt.RetryAfter > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(s.opt.RetryAfter.Seconds()))))
 	}
-	writeJSON(w, e.status, map[string]string{"id": e.id, "message": e.message})
+	body := map[string]string{"id": e.id, "message": e.message}
+	if e.id == "rate_limit" {
+		// Heroku's own example of the answer (Platform API reference, "Error Response").
+		body["url"] = "https://devcenter.heroku.com/articles/platform-api-reference#rate-limits"
+	}
+	writeJSON(w, e.status, body)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
