@@ -103,7 +103,15 @@ func (g *headGuard) CreateAppSetup(ctx context.Context, s heroku.AppSetupCreate)
 func (r *Runner) guarded(ctx context.Context, p plan.Plan, res *Result, deploy func() error) error {
 	if r.RateLimitWaited != nil {
 		orig := r.Heroku
-		r.Heroku = &headGuard{Heroku: orig, r: r, p: p, checked: r.RateLimitWaited()}
+		g := &headGuard{Heroku: orig, r: r, p: p, checked: r.RateLimitWaited()}
+		r.Heroku = g
+		if ci, ok := orig.(HerokuCI); ok {
+			// Keep what the client can do beyond Heroku: a test run starts no deploy write.
+			r.Heroku = struct {
+				*headGuard
+				HerokuCI
+			}{g, ci}
+		}
 		defer func() { r.Heroku = orig }()
 	}
 	err := deploy()
