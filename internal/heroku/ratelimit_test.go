@@ -141,6 +141,8 @@ func TestProxy429IsAmbiguous(t *testing.T) {
 	f.on("POST /apps/pforge/builds", apiErr(http.StatusTooManyRequests, "", "Too Many Requests"))
 	f.on("GET /apps/pforge/builds", reply(200, []map[string]any{{
 		"id": "b7", "status": "pending", "source_blob": map[string]any{"url": "https://s/x", "version": "abc"},
+		// Made by the request the proxy answered: after it was sent, by any clock.
+		"created_at": time.Now().Add(time.Hour).UTC().Format(time.RFC3339),
 	}}))
 	clock := &fakeClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
 	c := newClockClient(t, f, clock, RateLimit{})
