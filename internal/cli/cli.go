@@ -197,6 +197,14 @@ func run(ctx context.Context, env Env, cfg config.Config, log *report.Workflow) 
 		runner.GitHub = client
 	}
 	log.Infof("deploy-action %s: %s", Version, describe(p))
+	if cfg.GitHubToken == "" && cfg.GitHub.Repository != "" {
+		// Said first: what works without a token, and on a private repository nothing is changed.
+		msg, refuse := noToken(deploy.GitHubReads(p, cfg), trigger.Private)
+		if refuse {
+			return nil, 0, badInput{errors.New(msg)}
+		}
+		log.Warningf("%s", msg)
+	}
 
 	// Reporting to GitHub (check run, deployment, PR comment): it warns, and never changes the result.
 	reporter := gh.NewReporter(gh.ReporterOptions{
@@ -267,15 +275,31 @@ func reportingClient(cfg config.Config, client *gh.Client) *gh.Client {
 	return client
 }
 
-// reportingOff says why nothing is reported to GitHub, "" when it is.
+// reportingOff says why nothing is reported to GitHub, "" when it is or when run has said it
+// already (an empty github_token: noToken).
 func reportingOff(cfg config.Config) string {
-	switch {
-	case cfg.GitHub.Repository == "":
+	if cfg.GitHub.Repository == "" {
 		return "GITHUB_REPOSITORY is not set: no check run, deployment or comment is reported to GitHub"
-	case cfg.GitHubToken == "":
-		return "the github_token input is empty: no check run, deployment or comment is reported to GitHub; pass github_token: ${{ github.token }} (the default) or another token with the permissions of docs/github.md"
 	}
 	return ""
+}
+
+// noToken is what an empty github_token means for this run: nothing is reported to GitHub, and the
+// GitHub reads the run makes (reads) go out without a token, which GitHub answers for a public
+// repository only (404 for a private one: REST API docs, Troubleshooting). refuse is set when the
+// repository is private and the run needs a read: it must then stop before changing anything.
+func noToken(reads []string, private bool) (msg string, refuse bool) {
+	const fix = "pass github_token: ${{ github.token }} (the default) or another token with the permissions of docs/github.md"
+	msg = "the github_token input is empty: no check run, deployment or comment is reported to GitHub"
+	switch {
+	case len(reads) == 0:
+		return msg + ", and this run reads nothing from GitHub; " + fix, false
+	case private:
+		return msg + ", and this run needs GitHub reads that a private repository refuses without a token (GitHub answers 404): " +
+			strings.Join(reads, "; ") + ". Nothing was changed: " + fix, true
+	}
+	return msg + "; this run's GitHub reads go out without a token, which works on a public repository only: " +
+		strings.Join(reads, "; ") + "; " + fix, false
 }
 
 func describe(p plan.Plan) string {

@@ -18,6 +18,7 @@ type Trigger struct {
 	Name       string            // GITHUB_EVENT_NAME: pull_request, push, workflow_dispatch, schedule, ...
 	Action     string            // "opened", "closed", ... (pull_request*)
 	Repository string            // owner/name
+	Private    bool              // the payload's repository.private: reads without a token get 404
 	Sender     string            // login
 	PR         *PullRequest      // pull_request and pull_request_target
 	Label      string            // the label added or removed by labeled/unlabeled
@@ -97,6 +98,13 @@ func Parse(name string, payload []byte) (Trigger, error) {
 		if !json.Valid(payload) {
 			return Trigger{}, fmt.Errorf("%s payload is not valid webhook JSON; %s", name, hint)
 		}
+		// The repository, when the payload has one (a schedule's does), says whether it is private.
+		var other struct {
+			Repository *repoPayload `json:"repository"`
+		}
+		if json.Unmarshal(payload, &other) == nil && other.Repository != nil {
+			t.Repository, t.Private = other.Repository.FullName, other.Repository.Private
+		}
 		return t, nil
 	}
 	switch name {
@@ -129,7 +137,7 @@ func Parse(name string, payload []byte) (Trigger, error) {
 		t.Inputs = inputs
 	}
 	if p.Repository != nil {
-		t.Repository = p.Repository.FullName
+		t.Repository, t.Private = p.Repository.FullName, p.Repository.Private
 	}
 	if p.Sender != nil {
 		t.Sender = p.Sender.Login
@@ -201,6 +209,7 @@ type branchPayload struct {
 
 type repoPayload struct {
 	FullName string `json:"full_name"`
+	Private  bool   `json:"private"`
 }
 
 type userPayload struct {

@@ -83,12 +83,13 @@ func TestLoadExamples(t *testing.T) {
 			Ref: "refs/tags/simple-tag", After: "0000000000000000000000000000000000000000", Deleted: true,
 		}},
 		{"workflow_dispatch.json", "workflow_dispatch", Trigger{
-			Name: "workflow_dispatch", Repository: "octo-org/octo-repo", Sender: exampleUser,
+			Name: "workflow_dispatch", Repository: "octo-org/octo-repo", Private: true, Sender: exampleUser,
 			Ref: "refs/heads/master",
 		}},
-		// Events the action does not decide on keep only their name.
-		{"push.json", "schedule", Trigger{Name: "schedule"}},
-		{"pull_request.opened.json", "issue_comment", Trigger{Name: "issue_comment"}},
+		// Events the action does not decide on keep only their name and repository (whether it is
+		// private decides whether the action may read GitHub without a token).
+		{"push.json", "schedule", Trigger{Name: "schedule", Repository: exampleRepo}},
+		{"pull_request.opened.json", "issue_comment", Trigger{Name: "issue_comment", Repository: exampleRepo}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name+"/"+tt.file, func(t *testing.T) {

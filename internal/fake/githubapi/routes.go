@@ -229,8 +229,8 @@ func (s *Server) appJSON(login string) any {
 func (s *Server) repoJSON(r *repo) map[string]any {
 	return map[string]any{
 		"id": r.id, "node_id": nodeID("R", r.id), "name": r.name, "full_name": r.fullName,
-		"owner": s.user(r.owner), "private": false, "fork": false, "html_url": htmlURL(r.fullName),
-		"url": s.repoURL(r), "default_branch": r.defaultBranch, "visibility": "public",
+		"owner": s.user(r.owner), "private": r.private, "fork": false, "html_url": htmlURL(r.fullName),
+		"url": s.repoURL(r), "default_branch": r.defaultBranch, "visibility": map[bool]string{false: "public", true: "private"}[r.private],
 	}
 }
 

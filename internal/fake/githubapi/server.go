@@ -275,8 +275,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("X-RateLimit-Reset", strconv.FormatInt(now.Truncate(time.Hour).Add(time.Hour).Unix(), 10))
 	h.Set("X-RateLimit-Resource", "core")
 
-	if !authed {
+	switch {
+	case authed:
+	case r.Header.Get("Authorization") != "":
 		writeJSON(rw, http.StatusUnauthorized, map[string]any{"message": "Bad credentials", "documentation_url": docsURL, "status": "401"})
+		return
+	case r.Method != http.MethodGet && r.Method != http.MethodHead:
+		writeJSON(rw, http.StatusUnauthorized, map[string]any{"message": "Requires authentication", "documentation_url": docsURL, "status": "401"})
+		return
+	case !s.publicRepoPath(r.URL.EscapedPath()):
+		// GitHub does not tell a private repository from a missing one without a credential.
+		writeJSON(rw, http.StatusNotFound, map[string]any{"message": "Not Found", "documentation_url": docsURL, "status": "404"})
 		return
 	}
 
@@ -335,6 +344,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	c := &call{s: s, w: rw, r: r, body: body, params: params, now: now, login: login}
 	rt.handle(c)
+}
+
+// publicRepoPath reports whether path is under /repos/{owner}/{repo} of a public repository: what
+// a request without a credential may read. The caller holds the lock.
+func (s *Server) publicRepoPath(path string) bool {
+	segs, ok := splitPath(path)
+	if !ok || len(segs) < 3 || segs[0] != "repos" {
+		return false
+	}
+	r, ok := s.repos[strings.ToLower(segs[1]+"/"+segs[2])]
+	return ok && !r.private
 }
 
 // AddToken adds a credential that authenticates as login (another user, another app's bot): what

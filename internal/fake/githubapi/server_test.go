@@ -620,19 +620,28 @@ func TestCommitsAndBranches(t *testing.T) {
 func TestAuthentication(t *testing.T) {
 	t.Parallel()
 	s := newServer(t, githubapi.Options{})
+	s.AddRepo("pangeo-forge/secret-app")
+	s.SetPrivate("pangeo-forge/secret-app", true)
 	tests := []struct {
-		auth   string
-		status int
+		method, path, auth string
+		status             int
 	}{
-		{"Bearer " + token, 200},
-		{"token " + token, 200},
-		{"Bearer wrong", 401},
-		{"Basic " + token, 401},
-		{"", 401},
+		{"GET", "/repos/pangeo-forge/app", "Bearer " + token, 200},
+		{"GET", "/repos/pangeo-forge/app", "token " + token, 200},
+		{"GET", "/repos/pangeo-forge/app", "Bearer wrong", 401},
+		{"GET", "/repos/pangeo-forge/app", "Basic " + token, 401},
+		// Without a credential: a public repository can be read, a private one looks missing, and
+		// nothing can be written.
+		{"GET", "/repos/pangeo-forge/app", "", 200},
+		{"GET", "/repos/pangeo-forge/secret-app", "", 404},
+		{"GET", "/repos/pangeo-forge/secret-app", "Bearer " + token, 200},
+		{"GET", "/repos/pangeo-forge/missing", "", 404},
+		{"GET", "/user", "", 404},
+		{"POST", "/repos/pangeo-forge/app/check-runs", "", 401},
 	}
 	for _, tt := range tests {
-		if got := do(t, s, "GET", "/repos/pangeo-forge/app", tt.auth); got != tt.status {
-			t.Errorf("Authorization %q: status %d, want %d", tt.auth, got, tt.status)
+		if got := do(t, s, tt.method, tt.path, tt.auth); got != tt.status {
+			t.Errorf("%s %s, Authorization %q: status %d, want %d", tt.method, tt.path, tt.auth, got, tt.status)
 		}
 	}
 	_, _, err := newClient(t, s, "wrong").Repositories.Get(context.Background(), owner, name)

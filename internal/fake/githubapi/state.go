@@ -113,6 +113,7 @@ type repo struct {
 	deployments   []*Deployment
 	comments      []*Comment
 	files         map[string]map[string][]byte // commit sha -> path -> content (AddFile)
+	private       bool                         // SetPrivate: reads without a token get 404
 }
 
 func (s *Server) id() int64 {
@@ -141,6 +142,17 @@ func (s *Server) addRepo(fullName string) *repo {
 	}
 	s.repos[key] = r
 	return r
+}
+
+// SetPrivate makes a repository private or public. Requests without an Authorization header
+// are answered as GitHub answers them: reads of a public repository are served, reads of a private
+// (or unknown) one get 404 Not Found, which GitHub sends so as not to disclose private repositories
+// (REST API docs, Troubleshooting: "404 error for an existing repository"), and writes get 401
+// Requires authentication.
+func (s *Server) SetPrivate(fullName string, private bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.seedRepo(fullName).private = private
 }
 
 // seedRepo finds a repository, case-insensitively as GitHub does, adding it when missing so
