@@ -633,16 +633,12 @@ func TestReviewAppLifecycle(t *testing.T) {
 		t.Errorf("second review app for a PR: %s", r.body)
 	}
 
+	// The creation's answer said pending; it ends created. Whether a read in between sees
+	// creating depends on how busy the machine is, so no read is required to.
 	id := ra["id"].(string)
-	seen := map[string]bool{}
 	eventually(t, "review app created", func() bool {
-		st := call(t, s, "GET", "/review-apps/"+id, nil).json(t)["status"].(string)
-		seen[st] = true
-		return st == "created"
+		return call(t, s, "GET", "/review-apps/"+id, nil).json(t)["status"].(string) == "created"
 	})
-	if !seen["creating"] && !seen["pending"] {
-		t.Errorf("statuses seen %v: want pending or creating before created", seen)
-	}
 	got := s.ReviewApps("pangeo-forge-api-flow")
 	if len(got) != 1 || got[0].PRNumber != 12 || !strings.HasPrefix(got[0].AppName, "pangeo-forge-api") || !strings.Contains(got[0].AppName, "-pr-12-") || len(got[0].AppName) > 30 {
 		t.Fatalf("ReviewApps() = %+v", got)
