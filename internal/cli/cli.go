@@ -109,13 +109,14 @@ func runAction(ctx context.Context, env Env) int {
 	// The credentials are masked before anything else can print them.
 	log.Mask(cfg.HerokuAPIKey, cfg.GitHubToken)
 
-	res, checkRunID, runErr := run(ctx, env, cfg, log)
+	res, checkRunID, scrub, runErr := run(ctx, env, cfg, log)
 	if res != nil {
 		title := strings.Trim(strings.ReplaceAll(cfg.CheckName, "{stage}", string(res.Stage)), "/-_ ")
 		if err := log.SetOutputs(outputs(res, checkRunID)); err != nil {
 			runErr = errors.Join(runErr, err)
 		}
-		if err := log.AddSummary(res.Markdown(title, runErr)); err != nil {
+		// The job summary is not masked by the runner: it is scrubbed like all text for GitHub.
+		if err := log.AddSummary(scrub(res.Markdown(title, runErr))); err != nil {
 			log.Warningf("%v", err)
 		}
 	}
@@ -133,15 +134,17 @@ func runAction(ctx context.Context, env Env) int {
 	return ExitOK
 }
 
-// run performs the plan; it also returns the ID of the check run reporting it (0 when none).
-func run(ctx context.Context, env Env, cfg config.Config, log *report.Workflow) (*deploy.Result, int64, error) {
+// run performs the plan; it also returns the ID of the check run reporting it (0 when none) and the
+// scrubber of text bound for GitHub (deploy.Runner.Scrub).
+func run(ctx context.Context, env Env, cfg config.Config, log *report.Workflow) (*deploy.Result, int64, func(string) string, error) {
+	noScrub := func(s string) string { return s } // nothing is decrypted before the runner exists
 	trigger, err := event.Load(cfg.GitHub.EventName, cfg.GitHub.EventPath)
 	if err != nil {
-		return nil, 0, badInput{err}
+		return nil, 0, noScrub, badInput{err}
 	}
 	p, err := plan.Resolve(cfg, trigger)
 	if err != nil {
-		return nil, 0, badInput{err}
+		return nil, 0, noScrub, badInput{err}
 	}
 	// app_dir and secrets_dir were checked as text; a symlink on the way must not lead out of
 	// the workspace either. Refused here, before anything is read or sent.
@@ -192,7 +195,7 @@ func run(ctx context.Context, env Env, cfg config.Config, log *report.Workflow) 
 	var client *gh.Client
 	if cfg.GitHub.Repository != "" {
 		if client, err = gh.New(cfg.GitHub.APIURL, cfg.GitHubToken, cfg.GitHub.Repository, httpClient); err != nil {
-			return nil, 0, badInput{err}
+			return nil, 0, noScrub, badInput{err}
 		}
 		runner.GitHub = client
 	}
@@ -234,7 +237,7 @@ func run(ctx context.Context, env Env, cfg config.Config, log *report.Workflow) 
 		defer cancelReport()
 	}
 	reporter.Finish(reportCtx, res, err)
-	return res, reporter.CheckRunID(), err
+	return res, reporter.CheckRunID(), runner.Scrub, err
 }
 
 // stopped turns the error of a run that was cut short into one that says so: cancelled by the

@@ -3,6 +3,7 @@
 package deploy
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/pangeo-forge/deploy-action/internal/config"
 	"github.com/pangeo-forge/deploy-action/internal/gitrepo"
@@ -104,7 +106,8 @@ type Runner struct {
 
 	// secretsMu guards secretValues: Scrub is also called by the GitHub reporter's worker.
 	secretsMu    sync.Mutex
-	secretValues []string // every mask line of every decrypted value, for Scrub
+	secretValues []string // every piece of every decrypted value, for Scrub
+	redact       *secrets.Redactor
 	tail         tailBuffer
 	target       *target        // the app the deploy writes to, and what it ran before (aftermath.go)
 	unsetLater   *pendingUnset  // the vars that left the file, unset once the new code has passed
@@ -292,9 +295,7 @@ func (r *Runner) loadSecrets(ctx context.Context, p plan.Plan, res *Result) (var
 	for name, value := range vars {
 		lines := secrets.MaskLines(value)
 		r.Log.Mask(lines...)
-		r.secretsMu.Lock()
-		r.secretValues = append(r.secretValues, lines...)
-		r.secretsMu.Unlock()
+		r.addSecretValues(lines...)
 		names = append(names, name)
 	}
 	res.Secrets = len(names)
@@ -621,35 +622,97 @@ func (r *Runner) waitRelease(ctx context.Context, app heroku.App, releaseID stri
 }
 
 // output is where build and release output goes: the log, and the tail kept for the check run.
-func (r *Runner) output() io.Writer { return io.MultiWriter(r.Log.Writer(), &r.tail) }
+func (r *Runner) output() io.Writer {
+	r.tail.redactor = r.redactor
+	return io.MultiWriter(r.Log.Writer(), &r.tail)
+}
 
 // Scrub replaces every decrypted value in s by "***". The runner masks the log itself; text the
 // action sends elsewhere (a check run, a comment) must be scrubbed by the action.
-func (r *Runner) Scrub(s string) string {
+func (r *Runner) Scrub(s string) string { return r.redactor().Redact(s) }
+
+// redactor is Scrub's: every piece of every decrypted value (secrets.MaskLines) known so far.
+func (r *Runner) redactor() *secrets.Redactor {
 	r.secretsMu.Lock()
-	values := append([]string(nil), r.secretValues...)
-	r.secretsMu.Unlock()
-	// Longest first, so that a value containing another is replaced whole.
-	sort.Slice(values, func(i, j int) bool { return len(values[i]) > len(values[j]) })
-	for _, v := range values {
-		if v != "" {
-			s = strings.ReplaceAll(s, v, "***")
-		}
+	defer r.secretsMu.Unlock()
+	if r.redact == nil {
+		r.redact = secrets.NewRedactor(r.secretValues)
 	}
-	return s
+	return r.redact
 }
 
-// tailBuffer keeps the last tailSize bytes written to it.
-type tailBuffer struct{ buf []byte }
+// addSecretValues adds to what Scrub replaces.
+func (r *Runner) addSecretValues(values ...string) {
+	r.secretsMu.Lock()
+	defer r.secretsMu.Unlock()
+	r.secretValues = append(r.secretValues, values...)
+	r.redact = nil // rebuilt on next use
+}
+
+// tailBuffer keeps the end of a stream of output (about tailSize bytes) for the check run and the
+// job summary, scrubbed of secrets before anything is cut: a value cut in two before scrubbing
+// would no longer match, and the piece the cut left would be published. Whole lines (ended by \n
+// or \r, where the runner ends them too) are scrubbed as they complete; a line longer than the tail
+// is scrubbed as far as no later write can complete a value in it (Redactor.SafePrefix). Only
+// then is the start dropped, at a line boundary; a single line longer than the tail is cut inside,
+// after scrubbing.
+type tailBuffer struct {
+	redactor func() *secrets.Redactor // nil: nothing to scrub
+	size     int                      // 0: tailSize
+	done     []byte                   // scrubbed
+	open     []byte                   // the raw text after the last line end, not yet scrubbed
+}
 
 const tailSize = 48 << 10
 
-func (t *tailBuffer) Write(p []byte) (int, error) {
-	t.buf = append(t.buf, p...)
-	if len(t.buf) > tailSize {
-		t.buf = append(t.buf[:0], t.buf[len(t.buf)-tailSize:]...)
+func (t *tailBuffer) limit() int {
+	if t.size > 0 {
+		return t.size
 	}
+	return tailSize
+}
+
+func (t *tailBuffer) current() *secrets.Redactor {
+	if t.redactor == nil {
+		return nil
+	}
+	return t.redactor()
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.open = append(t.open, p...)
+	rd := t.current()
+	if i := bytes.LastIndexAny(t.open, "\r\n"); i >= 0 {
+		t.done = append(t.done, rd.Redact(string(t.open[:i+1]))...)
+		t.open = append([]byte(nil), t.open[i+1:]...)
+	}
+	if len(t.open) > 2*t.limit() {
+		n := rd.SafePrefix(string(t.open))
+		t.done = append(t.done, rd.Redact(string(t.open[:n]))...)
+		t.open = append([]byte(nil), t.open[n:]...)
+	}
+	t.done = cutTail(t.done, t.limit())
 	return len(p), nil
 }
 
-func (t *tailBuffer) String() string { return string(t.buf) }
+// String is the tail once the stream has ended: a value still open at the end is whole by then.
+func (t *tailBuffer) String() string {
+	all := append(append([]byte(nil), t.done...), t.current().Redact(string(t.open))...)
+	return string(cutTail(all, t.limit()))
+}
+
+// cutTail keeps at most size bytes of the end of b (already scrubbed), starting on a line.
+func cutTail(b []byte, size int) []byte {
+	if len(b) <= size {
+		return b
+	}
+	from := len(b) - size
+	if j := bytes.IndexAny(b[from-1:], "\r\n"); j >= 0 && from+j < len(b) {
+		from += j
+	} else {
+		for from < len(b) && !utf8.RuneStart(b[from]) {
+			from++ // a line longer than the tail: cut it, but not inside a character
+		}
+	}
+	return append([]byte(nil), b[from:]...)
+}

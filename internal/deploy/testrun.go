@@ -169,7 +169,7 @@ func (r *Runner) test(ctx context.Context, p plan.Plan, pipeline heroku.Pipeline
 		tr.ID, tr.Number = created.ID, created.Number
 		r.Log.Infof("Heroku CI test run #%d of %s on pipeline %s", created.Number, short(p.Commit), pipeline.Name)
 		run, nodes, err = ci.WaitTestRun(ctx, created.ID, func(n heroku.TestNode) (io.Writer, func()) {
-			tail := &tailBuffer{}
+			tail := &tailBuffer{redactor: r.redactor}
 			tails[n.Index] = tail
 			end := r.Log.Group(fmt.Sprintf("Test run #%d, node %d", created.Number, n.Index))
 			return io.MultiWriter(r.output(), tail), end

@@ -32,9 +32,6 @@ func (e *APIError) Error() string {
 	return fmt.Sprintf("heroku: %s (%s, HTTP %d) on %s %s", e.Message, e.ID, e.Status, e.Method, e.Path)
 }
 
-// maxErrorMessage keeps a proxy's HTML error page from flooding the log.
-const maxErrorMessage = 500
-
 func newAPIError(resp *http.Response, method, path string) *APIError {
 	e := &APIError{Status: resp.StatusCode, Method: method, Path: path}
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
@@ -48,9 +45,10 @@ func newAPIError(resp *http.Response, method, path string) *APIError {
 			e.Message = "unexpected response"
 		}
 	}
-	if len(e.Message) > maxErrorMessage {
-		e.Message = e.Message[:maxErrorMessage] + "..."
-	}
+	// The message is kept whole (the body is bounded above, and a body that is not JSON, such as a
+	// proxy's HTML page, is replaced by the status text): it may quote a config var value, and a cut
+	// here, before the action scrubs what it sends to GitHub, could leave a piece of one that no
+	// longer matches (docs/security.md, section 1). What is shown is clipped after scrubbing.
 	return e
 }
 

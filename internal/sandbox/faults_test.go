@@ -270,7 +270,7 @@ func runSchedule(t *testing.T, s *faultSchedule) faultOutcome {
 		if n := countRequests(reqs, "POST", "/pipeline-promotions"); n > 1 {
 			out.duplicates = append(out.duplicates, fmt.Sprintf("%s: %d promotions", step.Name, n))
 		}
-		written = append(written, withoutMasks(run.Log), run.Stderr, run.Summary)
+		written = append(written, Shown(run.Log), run.Stderr, run.Summary)
 		for k, v := range run.Outputs {
 			written = append(written, k+"="+v)
 		}

@@ -23,13 +23,14 @@ func findLeaks(values, texts []string) []string {
 	return out
 }
 
-// writtenBy is everything the runs wrote where a reader can see it: their logs (less the masks),
+// writtenBy is everything the runs wrote where a reader can see it: their logs as the runner shows
+// them (Shown: masks applied, commands consumed),
 // stderr, summaries and outputs, and every request to GitHub and to Heroku, less the Heroku requests
 // that must carry config vars (carries).
 func writtenBy(w *World, runs []*Run, carries func(herokuapi.Request) bool) []string {
 	var out []string
 	for _, run := range runs {
-		out = append(out, withoutMasks(run.Log), run.Stderr, run.Summary)
+		out = append(out, Shown(run.Log), run.Stderr, run.Summary)
 		for k, v := range run.Outputs {
 			out = append(out, k+"="+v)
 		}
@@ -43,17 +44,6 @@ func writtenBy(w *World, runs []*Run, carries func(herokuapi.Request) bool) []st
 		out = append(out, r.Method+" "+r.Path+"\n"+string(r.Body))
 	}
 	return out
-}
-
-// withoutMasks drops the ::add-mask:: commands, which the runner consumes and never shows.
-func withoutMasks(log string) string {
-	var keep []string
-	for _, line := range strings.Split(log, "\n") {
-		if !strings.HasPrefix(line, "::add-mask::") {
-			keep = append(keep, line)
-		}
-	}
-	return strings.Join(keep, "\n")
 }
 
 // signatures are the signatures of the source URLs the action was given (put_url on upload,

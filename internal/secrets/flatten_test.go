@@ -115,6 +115,53 @@ func TestFlatten(t *testing.T) {
 	}
 }
 
+func TestRedact(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		values []string
+		in     string
+		want   string
+	}{
+		{"none", nil, "plain text", "plain text"},
+		{"every occurrence", []string{"s3cr3t"}, "a s3cr3t and s3cr3ts", "a *** and ***s"},
+		{"a value containing another", []string{"key", "the-key-value"}, "the-key-value, key", "***, ***"},
+		{"overlapping values leave no end behind", []string{"abcdef", "defghi"}, "xabcdefghiy", "x***y"},
+		{"touching values are one", []string{"abc", "def"}, "abcdef", "***"},
+		{"non-ASCII", []string{"pässwörd✓"}, "→pässwörd✓←", "→***←"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			if got := secrets.NewRedactor(tc.values).Redact(tc.in); got != tc.want {
+				t.Errorf("Redact(%q) = %q, want %q", tc.in, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestSafePrefix(t *testing.T) {
+	t.Parallel()
+	r := secrets.NewRedactor([]string{"abcdef", "xyz"})
+	tests := []struct {
+		in   string
+		want int
+	}{
+		{"", 0},
+		{"0123456789", 5},    // "56789" could still start "abcdef"
+		{"0123abcdef", 4},    // the value ends exactly at the end: its start is the limit
+		{"012abcdef789", 3},  // the value straddles the limit: cut before it
+		{"abcdef0123456", 8}, // the value is whole before the limit
+		{"0123456abcdef", 7},
+		{"abc", 0},
+	}
+	for _, tc := range tests {
+		if got := r.SafePrefix(tc.in); got != tc.want {
+			t.Errorf("SafePrefix(%q) = %d, want %d", tc.in, got, tc.want)
+		}
+	}
+}
+
 func TestMaskLines(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -135,6 +182,13 @@ func TestMaskLines(t *testing.T) {
 			name:  "CRLF lines, blanks and duplicates",
 			value: "line1\r\n\r\nline2\r\nline1\r\n   \r\n",
 			want:  []string{"line1", "line2"},
+		},
+		{
+			// The runner ends a log line at a bare \r too (a progress bar's redraw): each piece
+			// between carriage returns is a line of its own in the log.
+			name:  "bare carriage returns",
+			value: "first-part\rsecond-part\r\nthird",
+			want:  []string{"first-part", "second-part", "third"},
 		},
 		{
 			name:  "indented lines are masked as written and trimmed",
