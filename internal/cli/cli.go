@@ -150,11 +150,11 @@ func run(ctx context.Context, env Env, cfg config.Config, log *report.Workflow) 
 	// the workspace either. Refused here, before anything is read or sent.
 	appDir, err := workspace.Resolve(cfg.GitHub.Workspace, cfg.AppDir)
 	if err != nil {
-		return nil, 0, badInput{fmt.Errorf("input %q: %w", "app_dir", err)}
+		return nil, 0, noScrub, badInput{fmt.Errorf("input %q: %w", "app_dir", err)}
 	}
 	secretsDir, err := workspace.Resolve(cfg.GitHub.Workspace, cfg.SecretsDir)
 	if err != nil {
-		return nil, 0, badInput{fmt.Errorf("input %q: %w", "secrets_dir", err)}
+		return nil, 0, noScrub, badInput{fmt.Errorf("input %q: %w", "secrets_dir", err)}
 	}
 	signalled := ctx // done when the runner cancels the job
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)

@@ -142,6 +142,9 @@ func (s *Server) startBuild(a *appRec, blobURL, checksum string, hasChecksum boo
 			return
 		}
 		b.log.write("-----> Fetching source (%d bytes)\n-----> Python app detected\n-----> Installing requirements with pip\n", len(blob.data))
+		for _, w := range s.buildPrint {
+			b.log.write("%s", w)
+		}
 		s.after(s.opt.BuildTime*2/3, func() {
 			if failMsg != "" {
 				fail("%s", failMsg)

@@ -330,6 +330,15 @@ func (s *Server) needsSecondFactor(r *http.Request, rt *route, params []string, 
 	return false
 }
 
+// SetBuildOutput makes every later build's build script print output, as separate writes to the
+// build's output stream (the app's own build script, written by whoever wrote the commit, prints
+// what it likes); nil prints nothing more.
+func (s *Server) SetBuildOutput(writes []string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.buildPrint = append([]string(nil), writes...)
+}
+
 // FailBuilds makes every later build of the app fail, its output stream
 // ending with message; an empty message makes builds succeed again.
 func (s *Server) FailBuilds(app, message string) {
