@@ -110,6 +110,7 @@ func runAction(ctx context.Context, env Env) int {
 	log.Mask(cfg.HerokuAPIKey, cfg.GitHubToken)
 
 	res, checkRunID, scrub, runErr := run(ctx, env, cfg, log)
+	log.EndStream() // commands are processed again, whatever the run streamed last
 	if res != nil {
 		title := strings.Trim(strings.ReplaceAll(cfg.CheckName, "{stage}", string(res.Stage)), "/-_ ")
 		if err := log.SetOutputs(outputs(res, checkRunID)); err != nil {

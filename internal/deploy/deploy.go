@@ -621,10 +621,11 @@ func (r *Runner) waitRelease(ctx context.Context, app heroku.App, releaseID stri
 	return nil
 }
 
-// output is where build and release output goes: the log, and the tail kept for the check run.
+// output is where build, release, postdeploy and test output goes: the log (inside a
+// ::stop-commands:: span: the pull request's scripts print it), and the tail kept for the check run.
 func (r *Runner) output() io.Writer {
 	r.tail.redactor = r.redactor
-	return io.MultiWriter(r.Log.Writer(), &r.tail)
+	return io.MultiWriter(r.Log.Stream(), &r.tail)
 }
 
 // Scrub replaces every decrypted value in s by "***". The runner masks the log itself; text the

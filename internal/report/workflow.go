@@ -5,6 +5,8 @@
 package report
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -22,6 +24,10 @@ type Workflow struct {
 	getenv    func(string) string
 	inActions bool
 	masked    map[string]bool
+	// stopToken is the token of the open ::stop-commands:: span around streamed output, "" when
+	// the runner processes commands; midLine says the stream's last byte did not end a line.
+	stopToken string
+	midLine   bool
 }
 
 // New returns a Workflow writing the log to out. getenv supplies GITHUB_ACTIONS, GITHUB_OUTPUT and
@@ -47,6 +53,7 @@ func (w *Workflow) Mask(values ...string) {
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.resume()
 	for _, v := range values {
 		if v == "" || w.masked[v] {
 			continue
@@ -60,6 +67,7 @@ func (w *Workflow) Mask(values ...string) {
 func (w *Workflow) Infof(format string, args ...any) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.resume()
 	fmt.Fprintf(w.out, format+"\n", args...)
 }
 
@@ -75,6 +83,7 @@ func (w *Workflow) Errorf(format string, args ...any) { w.annotate("error", form
 func (w *Workflow) annotate(level, format string, args ...any) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.resume()
 	if !w.inActions {
 		fmt.Fprintf(w.out, level+": "+format+"\n", args...)
 		return
@@ -93,6 +102,7 @@ func (w *Workflow) annotate(level, format string, args ...any) {
 func (w *Workflow) Group(title string) func() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.resume()
 	if !w.inActions {
 		fmt.Fprintf(w.out, "--- %s\n", title)
 		return func() {}
@@ -101,11 +111,13 @@ func (w *Workflow) Group(title string) func() {
 	return func() {
 		w.mu.Lock()
 		defer w.mu.Unlock()
+		w.resume()
 		w.action.EndGroup()
 	}
 }
 
-// Writer is the log as an io.Writer, for streamed build output.
+// Writer is the log as an io.Writer for the action's own lines, workflow commands included (the
+// check-secrets annotations). Output the action did not write goes to Stream.
 func (w *Workflow) Writer() io.Writer { return lockedWriter{w} }
 
 type lockedWriter struct{ w *Workflow }
@@ -113,7 +125,77 @@ type lockedWriter struct{ w *Workflow }
 func (l lockedWriter) Write(p []byte) (int, error) {
 	l.w.mu.Lock()
 	defer l.w.mu.Unlock()
+	l.w.resume()
 	return l.w.out.Write(p)
+}
+
+// Stream is the log as an io.Writer for output the action copies from elsewhere: Heroku's build,
+// release, postdeploy and test output, which the pull request's own scripts print. The runner
+// obeys a workflow command on any line of a step's output, so a script printing ::add-mask::,
+// ::error file=...:: or ::endgroup:: would be obeyed. In Actions, streamed output is therefore
+// written inside ::stop-commands::TOKEN ... ::TOKEN:: (GitHub's documented way to stop commands),
+// with a fresh random TOKEN for each span, which the runner masks and the script cannot guess. The
+// span opens at the first write and is closed, its resume line on a line of its own, before the
+// action's own next line (a mask, an annotation, a group, from any goroutine): stopping, streaming
+// and resuming are serialised under the log's lock, so the action's commands are never inside.
+func (w *Workflow) Stream() io.Writer { return streamWriter{w} }
+
+type streamWriter struct{ w *Workflow }
+
+func (s streamWriter) Write(p []byte) (int, error) {
+	w := s.w
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.inActions || len(p) == 0 {
+		return w.out.Write(p)
+	}
+	if w.stopToken == "" {
+		token, err := stopToken()
+		if err != nil {
+			return 0, err
+		}
+		if _, err := fmt.Fprintf(w.out, "::stop-commands::%s\n", token); err != nil {
+			return 0, err
+		}
+		w.stopToken = token
+	}
+	n, err := w.out.Write(p)
+	if n > 0 {
+		last := p[n-1]
+		w.midLine = last != '\n' && last != '\r'
+	}
+	return n, err
+}
+
+// EndStream closes an open ::stop-commands:: span; every method that writes the action's own
+// lines does so first. Call it when streamed output ends the step.
+func (w *Workflow) EndStream() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.resume()
+}
+
+// resume ends the open ::stop-commands:: span, if any: the resume token on a line of its own,
+// even when the stream ended without a newline. The caller holds mu.
+func (w *Workflow) resume() {
+	if w.stopToken == "" {
+		return
+	}
+	if w.midLine {
+		_, _ = io.WriteString(w.out, "\n")
+	}
+	_, _ = fmt.Fprintf(w.out, "::%s::\n", w.stopToken)
+	w.stopToken, w.midLine = "", false
+}
+
+// stopToken is a token no script can guess: 128 random bits. The runner masks tokens longer than
+// 6 characters, so it never shows in the log either.
+func stopToken() (string, error) {
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("making a stop-commands token: %w", err)
+	}
+	return "deploy-action-" + hex.EncodeToString(b), nil
 }
 
 // heredocDelimiter is the fixed delimiter go-githubactions puts around output values: a value holding
@@ -130,6 +212,7 @@ func (w *Workflow) SetOutputs(outputs []Output) (err error) {
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.resume()
 	if w.getenv("GITHUB_OUTPUT") == "" {
 		for _, o := range outputs {
 			fmt.Fprintf(w.out, "output %s=%s\n", o.Name, o.Value)

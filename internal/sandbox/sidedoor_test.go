@@ -116,3 +116,47 @@ func TestBuildOutputScrubbedBeforeCut(t *testing.T) {
 		})
 	}
 }
+
+// TestBuildScriptCannotCommandTheRunner (docs/security.md, section 5): the pull request's build
+// script prints workflow commands; the runner (Shown, its model) obeys none of them. Its
+// ::add-mask:: does not garble the action's later lines, its ::error:: makes no annotation, its
+// ::endgroup:: does not close the build's group, and its own ::stop-commands:: does not silence the
+// action's later commands; the secrets the action masked before the build stay masked in its output.
+func TestBuildScriptCannotCommandTheRunner(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	secret := deploymentValues(t, w, "pangeo-forge-staging")["FASTAPI_PANGEO_FORGE_API_KEY"]
+	w.Heroku.SetBuildOutput([]string{
+		"::add-mask::Released\n",
+		"::error file=app.py,line=1,title=pwned::the build says the deploy failed\n",
+		"::endgroup::\n",
+		"  ::set-output name=app::the-build-chose-this\n",
+		"echo " + secret + "\n",
+		"::stop-commands::from-the-build\n",
+	})
+	run, err := w.Run(context.Background(), Lifecycle()[2], nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if run.Code != 0 {
+		t.Fatalf("exit %d:\n%s", run.Code, run.Log)
+	}
+	shown := Shown(run.Log)
+	for _, want := range []string{
+		"::add-mask::Released", "::error file=app.py,line=1,title=pwned::the build says the deploy failed",
+		"::endgroup::", "::set-output name=app::the-build-chose-this", "echo ***", "::stop-commands::from-the-build",
+		"Released v",
+	} {
+		if !strings.Contains(shown, want) {
+			t.Errorf("the runner's log lacks %q:\n%s", want, shown)
+		}
+	}
+	if strings.Contains(shown, "Error: the build says") || strings.Contains(shown, secret) {
+		t.Errorf("the runner obeyed the build's commands or showed the secret:\n%s", shown)
+	}
+	// The action's own commands after the build (its release group, its notices) were obeyed: the
+	// build's ::stop-commands:: did not silence them.
+	if !strings.Contains(shown, "▶ Release on "+StagingApp) {
+		t.Errorf("the action's own commands after the build were not obeyed:\n%s", shown)
+	}
+}
