@@ -189,8 +189,8 @@ func run(ctx context.Context, env Env, cfg config.Config, log *report.Workflow) 
 		AppDir:          appDir,
 		SecretsDir:      secretsDir,
 		RateLimitWaited: hk.RateLimitWaited,
-		Secrets: func(ctx context.Context, deployment string) (map[string]string, error) {
-			return secrets.Load(ctx, secretsDir.Path, deployment, secrets.Options{Getenv: env.Getenv})
+		Secrets: func(ctx context.Context, deployment string) (secrets.Vars, error) {
+			return secrets.LoadVars(ctx, secretsDir.Path, deployment, secrets.Options{Getenv: env.Getenv})
 		},
 	}
 	var client *gh.Client
@@ -205,7 +205,7 @@ func run(ctx context.Context, env Env, cfg config.Config, log *report.Workflow) 
 		// Said first: what works without a token, and on a private repository nothing is changed.
 		msg, refuse := noToken(deploy.GitHubReads(p, cfg), trigger.Private)
 		if refuse {
-			return nil, 0, badInput{errors.New(msg)}
+			return nil, 0, noScrub, badInput{errors.New(msg)}
 		}
 		log.Warningf("%s", msg)
 	}

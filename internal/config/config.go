@@ -49,8 +49,11 @@ const (
 	// DefaultTimeoutReserve is kept at the end of timeout for putting production back (a rollback
 	// and its release) and reporting: long waits end when only this much of timeout remains.
 	DefaultTimeoutReserve = 2 * time.Minute
-	DefaultServerURL      = "https://github.com"
-	DefaultAPIURL         = "https://api.github.com"
+	// DefaultMinMaskLength is google-github-actions/get-secretmanager-secrets' default: a mask of
+	// fewer characters (true, 42) would star every occurrence of them in the log.
+	DefaultMinMaskLength = 4
+	DefaultServerURL     = "https://github.com"
+	DefaultAPIURL        = "https://api.github.com"
 )
 
 // Config is everything the action was asked to do. It holds the Heroku API
@@ -83,6 +86,7 @@ type Config struct {
 	// IncludeUntracked: untracked files (relative to app_dir) that are uploaded too; by default only
 	// the files git tracks are.
 	IncludeUntracked source.Patterns
+	MinMaskLength    int // decrypted values (and lines of values) shorter than this are not masked in the log
 	GitHub           GitHubEnv
 }
 
@@ -233,6 +237,13 @@ func Load(getenv func(string) string) (Config, error) {
 		fail("input %q: %q is not a positive duration: use Go's form, e.g. 2m or 90s", "health_timeout", raw)
 	} else {
 		c.HealthTimeout = d
+	}
+	if raw := action.GetInput("min_mask_length"); raw == "" {
+		c.MinMaskLength = DefaultMinMaskLength
+	} else if n, err := strconv.Atoi(raw); err != nil || n < 0 {
+		fail("input %q: %q is not a whole number of characters of 0 or more: use e.g. 4 (0 masks every value, however short)", "min_mask_length", raw)
+	} else {
+		c.MinMaskLength = n
 	}
 	if raw := action.GetInput("review_ttl"); raw != "" {
 		d, err := parseTTL(raw)

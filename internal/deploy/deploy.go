@@ -73,8 +73,8 @@ type GitHub interface {
 	PullRequestHead(ctx context.Context, number int) (string, error)
 }
 
-// SecretLoader decrypts and flattens one deployment's secrets file.
-type SecretLoader func(ctx context.Context, deployment string) (map[string]string, error)
+// SecretLoader decrypts and flattens one deployment's secrets file (secrets.LoadVars).
+type SecretLoader func(ctx context.Context, deployment string) (secrets.Vars, error)
 
 // Runner performs plans. Every field but GitHub and HTTP is required.
 type Runner struct {
@@ -268,20 +268,21 @@ func (r *Runner) deployStage(ctx context.Context, p plan.Plan, pipeline heroku.P
 	}
 }
 
-// loadSecrets decrypts the deployment's file (or the review fallback's), masks every value before
+// loadSecrets decrypts the deployment's file (or the review fallback's), masks its values before
 // anything else is printed, and adds the deployment var. used is the deployment whose file it
 // decrypted.
 func (r *Runner) loadSecrets(ctx context.Context, p plan.Plan, res *Result) (vars map[string]string, used string, err error) {
 	used = p.Deployment
+	var loaded secrets.Vars
 	err = r.phase(res, "secrets", func() error {
 		var err error
-		vars, err = r.Secrets(ctx, p.Deployment)
+		loaded, err = r.Secrets(ctx, p.Deployment)
 		if errors.Is(err, secrets.ErrNotFound) && p.Stage == plan.StageReview {
 			if p.Fallback == "" {
 				return fmt.Errorf("%w\nadd secrets/config.%s.yaml to the pull request (encrypted with sops), or set the review_fallback input to a deployment whose file review apps may use", err, p.Deployment)
 			}
 			used = p.Fallback
-			vars, err = r.Secrets(ctx, p.Fallback)
+			loaded, err = r.Secrets(ctx, p.Fallback)
 			if err == nil {
 				res.Notes = append(res.Notes, fmt.Sprintf("no secrets file for %s: using the review_fallback deployment %s", p.Deployment, p.Fallback))
 			}
@@ -291,21 +292,63 @@ func (r *Runner) loadSecrets(ctx context.Context, p plan.Plan, res *Result) (var
 	if err != nil {
 		return nil, used, err
 	}
+	vars = loaded.Values
 	names := make([]string, 0, len(vars))
-	for name, value := range vars {
-		lines := secrets.MaskLines(value)
-		r.Log.Mask(lines...)
-		r.addSecretValues(lines...)
+	for name := range vars {
 		names = append(names, name)
 	}
-	res.Secrets = len(names)
 	sort.Strings(names)
+	var unmasked []string
+	for _, name := range names {
+		if why := r.maskValue(vars[name], loaded.Plain[name]); why != "" {
+			unmasked = append(unmasked, name+" ("+why+")")
+		}
+	}
+	res.Secrets = len(names)
 	if _, taken := vars[r.Config.DeploymentVar]; taken {
 		return nil, used, fmt.Errorf("the secrets file sets %s, which the action sets to the deployment name (input deployment_var): remove it from the file or choose another deployment_var", r.Config.DeploymentVar)
 	}
 	vars[r.Config.DeploymentVar] = p.Deployment
 	r.Log.Infof("Decrypted %d config vars for %s: %s", len(names), p.Deployment, strings.Join(names, ", "))
+	if len(unmasked) > 0 {
+		r.Log.Infof("Not masked in the log: %s", strings.Join(unmasked, ", "))
+	}
 	return vars, used, nil
+}
+
+// maskValue asks the runner to mask one decrypted value, and Scrub to replace it, and says why
+// (part of) it is left unmasked in the log, "" when it is not. A value the secrets file stores
+// unencrypted is in the repository as it is: it is neither masked nor scrubbed, so that a setting
+// such as DEBUG: "true" does not star every later "true" in the log (and the runner does not drop
+// every job output holding one). An encrypted value is scrubbed from all the action sends to GitHub
+// whatever its length, but a piece of it shorter than min_mask_length is not masked in the log,
+// where it would star every occurrence of those characters (docs/security.md, section 9).
+func (r *Runner) maskValue(value string, plain bool) string {
+	pieces := secrets.MaskLines(value)
+	if len(pieces) == 0 {
+		return ""
+	}
+	if plain {
+		return "stored unencrypted in the secrets file"
+	}
+	r.addSecretValues(pieces...)
+	var masks []string
+	short := false
+	for _, piece := range pieces {
+		if utf8.RuneCountInString(strings.TrimSpace(piece)) >= r.Config.MinMaskLength {
+			masks = append(masks, piece)
+		} else {
+			short = true
+		}
+	}
+	r.Log.Mask(masks...)
+	switch {
+	case !short:
+		return ""
+	case len(masks) == 0:
+		return fmt.Sprintf("shorter than min_mask_length %d", r.Config.MinMaskLength)
+	}
+	return fmt.Sprintf("a line shorter than min_mask_length %d", r.Config.MinMaskLength)
 }
 
 // checkCheckout makes sure that what is deployed is what is labelled: the workspace must be checked

@@ -3,11 +3,16 @@ package sandbox
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
+	"filippo.io/age"
+
 	"github.com/pangeo-forge/deploy-action/internal/secrets"
+	"github.com/pangeo-forge/deploy-action/internal/secrets/sopstest"
 )
 
 // deploymentValues decrypts one demo deployment's secrets file.
@@ -158,5 +163,112 @@ func TestBuildScriptCannotCommandTheRunner(t *testing.T) {
 	// build's ::stop-commands:: did not silence them.
 	if !strings.Contains(shown, "▶ Release on "+StagingApp) {
 		t.Errorf("the action's own commands after the build were not obeyed:\n%s", shown)
+	}
+}
+
+// writeStagingSecrets replaces the workspace's staging secrets file by doc, encrypted for the demo
+// age key with the given sops rules.
+func writeStagingSecrets(t *testing.T, w *World, doc string, opts sopstest.Options) {
+	t.Helper()
+	ids, err := age.ParseIdentities(strings.NewReader(w.AgeKey))
+	if err != nil || len(ids) == 0 {
+		t.Fatalf("the demo age key: %v", err)
+	}
+	id, ok := ids[0].(*age.X25519Identity)
+	if !ok {
+		t.Fatalf("the demo age key is a %T", ids[0])
+	}
+	opts.Age = []string{id.Recipient().String()}
+	file := filepath.Join(w.Workspace, "secrets", "config.pangeo-forge-staging.yaml")
+	if err := os.WriteFile(file, sopstest.EncryptYAML(t, []byte(doc), opts), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// addedMasks are the values a log asked the runner to mask.
+func addedMasks(log string) []string {
+	var out []string
+	for _, line := range strings.Split(log, "\n") {
+		if m, ok := strings.CutPrefix(line, "::add-mask::"); ok {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// TestMasksDoNotGarbleTheLog (docs/security.md, section 9): a value the secrets file keeps
+// unencrypted (here by encrypted_regex) is public: it is not masked, so "true" is not starred in
+// the log and the job output deployed=true, which the runner would drop if it held a masked value,
+// holds none. An encrypted value shorter than min_mask_length is not masked in the log either, and
+// the log says so by name; it is still scrubbed from the check run. min_mask_length: 0 masks it.
+func TestMasksDoNotGarbleTheLog(t *testing.T) {
+	t.Parallel()
+	const webhook = "fake-webhook-secret-for-section-nine"
+	for _, tt := range []struct {
+		name      string
+		minLength string
+		pinMasked bool
+	}{
+		{"default min_mask_length", "", false},
+		{"min_mask_length 0", "0", true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			w := newWorld(t)
+			writeStagingSecrets(t, w,
+				"github_app:\n  webhook_secret: "+webhook+"\norchestrator:\n  debug: \"true\"\n  pin: \"42\"\n",
+				sopstest.Options{EncryptedRegex: "^(webhook_secret|pin)$"})
+			w.Heroku.SetBuildOutput([]string{"settings: debug=true pin=42 webhook=" + webhook + "\n"})
+			step := Lifecycle()[2]
+			if tt.minLength != "" {
+				step = withInputs(step, "min_mask_length", tt.minLength)
+			}
+			run, err := w.Run(context.Background(), step, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if run.Code != 0 {
+				t.Fatalf("exit %d:\n%s", run.Code, run.Log)
+			}
+			masks := addedMasks(run.Log)
+			if !slices.Contains(masks, webhook) {
+				t.Errorf("the webhook secret was not masked: masks %q", masks)
+			}
+			if slices.Contains(masks, "true") {
+				t.Errorf("the unencrypted value true was masked: masks %q", masks)
+			}
+			if got := slices.Contains(masks, "42"); got != tt.pinMasked {
+				t.Errorf("42 masked: %v, want %v", got, tt.pinMasked)
+			}
+			for name, value := range run.Outputs {
+				for _, m := range masks {
+					if strings.Contains(value, m) {
+						t.Errorf("output %s=%q holds a masked value: the runner would drop it", name, value)
+					}
+				}
+			}
+			if run.Outputs["deployed"] != "true" {
+				t.Errorf("output deployed = %q", run.Outputs["deployed"])
+			}
+			shown := Shown(run.Log)
+			wantLine := "settings: debug=true pin=42 webhook=***"
+			wantNote := "Not masked in the log: ORCHESTRATOR_DEBUG (stored unencrypted in the secrets file), ORCHESTRATOR_PIN (shorter than min_mask_length 4)"
+			if tt.pinMasked {
+				wantLine = "settings: debug=true pin=*** webhook=***"
+				wantNote = "Not masked in the log: ORCHESTRATOR_DEBUG (stored unencrypted in the secrets file)\n"
+			}
+			for _, want := range []string{wantLine, wantNote} {
+				if !strings.Contains(shown, want) {
+					t.Errorf("the log lacks %q:\n%s", want, shown)
+				}
+			}
+			text := ""
+			for _, cr := range w.GitHub.CheckRuns(Repository) {
+				text += cr.Text
+			}
+			if !strings.Contains(text, "settings: debug=true pin=*** webhook=***") {
+				t.Errorf("the check run's text is not scrubbed of the short secret (or stars the public value):\n%s", text)
+			}
+		})
 	}
 }

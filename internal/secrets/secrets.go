@@ -83,29 +83,80 @@ var deploymentRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
 // opt and returns its values flattened into config var names (see Flatten).
 // A missing file is an error wrapping ErrNotFound.
 func Load(ctx context.Context, dir, deployment string, opt Options) (map[string]string, error) {
+	vars, err := LoadVars(ctx, dir, deployment, opt)
+	return vars.Values, err
+}
+
+// Vars is a deployment's secrets file as config vars.
+type Vars struct {
+	Values map[string]string
+	// Plain holds the names of the vars whose value the file stores
+	// unencrypted (sops's unencrypted_suffix, encrypted_regex and the other
+	// rules): they are in the repository as they are, so they are no secret.
+	Plain map[string]bool
+}
+
+// LoadVars is Load, also saying which values the file keeps unencrypted.
+func LoadVars(ctx context.Context, dir, deployment string, opt Options) (Vars, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return Vars{}, err
 	}
 	if !deploymentRe.MatchString(deployment) || strings.Contains(deployment, "..") {
-		return nil, fmt.Errorf("deployment name %q cannot name a secrets file: use letters, digits, dots, dashes and underscores", deployment)
+		return Vars{}, fmt.Errorf("deployment name %q cannot name a secrets file: use letters, digits, dots, dashes and underscores", deployment)
 	}
 	path := filepath.Join(dir, FileName(deployment))
 	data, err := readRegularFile(dir, FileName(deployment))
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("%w: %s does not exist; add the deployment's credentials there, encrypted with sops (sops --encrypt --in-place %s)", ErrNotFound, path, path)
+		return Vars{}, fmt.Errorf("%w: %s does not exist; add the deployment's credentials there, encrypted with sops (sops --encrypt --in-place %s)", ErrNotFound, path, path)
 	} else if err != nil {
-		return nil, err
+		return Vars{}, err
 	}
-	doc, err := decryptData(ctx, path, data, opt)
+	doc, plain, err := decryptData(ctx, path, data, opt)
 	if err != nil {
-		return nil, err
+		return Vars{}, err
 	}
-	vars, err := Flatten(doc)
+	values, err := Flatten(doc)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return Vars{}, fmt.Errorf("%s: %w", path, err)
+	}
+	// The same walk over a copy whose leaves say whether they were stored
+	// in plaintext gives each var name its answer.
+	kinds, err := Flatten(leafKinds(doc, nil, plain))
+	if err != nil {
+		return Vars{}, fmt.Errorf("%s: %w", path, err)
+	}
+	vars := Vars{Values: values, Plain: map[string]bool{}}
+	for name, kind := range kinds {
+		if kind == "plain" {
+			vars.Plain[name] = true
+		}
 	}
 	return vars, nil
 }
+
+// leafKinds is doc with every leaf replaced by "plain" when its key path is
+// in plain, else "encrypted".
+func leafKinds(doc map[string]any, path []string, plain map[string]bool) map[string]any {
+	out := make(map[string]any, len(doc))
+	for k, v := range doc {
+		p := append(path[:len(path):len(path)], k)
+		switch v := v.(type) {
+		case map[string]any:
+			out[k] = leafKinds(v, p, plain)
+		case []any:
+			out[k] = v // a list is an error of Flatten's, already reported
+		default:
+			if plain[pathKey(p)] {
+				out[k] = "plain"
+			} else {
+				out[k] = "encrypted"
+			}
+		}
+	}
+	return out
+}
+
+func pathKey(path []string) string { return strings.Join(path, "\x00") }
 
 // DecryptFile decrypts one SOPS file (.yaml, .yml or .json) in memory, with
 // the keys from opt, verifies its MAC and returns the document. Nothing is
@@ -114,28 +165,45 @@ func Load(ctx context.Context, dir, deployment string, opt Options) (map[string]
 // providers in our order with our credentials, and name the key path of a
 // value that fails to authenticate instead of echoing it.
 func DecryptFile(ctx context.Context, path string, opt Options) (map[string]any, error) {
+	doc, _, err := decryptFile(ctx, path, opt)
+	return doc, err
+}
+
+// decryptFile is DecryptFile, also returning the key paths (pathKey) of the
+// values the file stores in plaintext.
+func decryptFile(ctx context.Context, path string, opt Options) (map[string]any, map[string]bool, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("failed to read secrets file: %w", err)
+		return nil, nil, fmt.Errorf("failed to read secrets file: %w", err)
 	}
 	return decryptData(ctx, path, data, opt)
 }
 
-// decryptData is DecryptFile for a file already read; path names it in messages.
-func decryptData(ctx context.Context, path string, data []byte, opt Options) (map[string]any, error) {
+// decryptData is DecryptFile for a file already read; path names it in messages. It also returns
+// the key paths (pathKey) of the values the file stores in plaintext.
+func decryptData(ctx context.Context, path string, data []byte, opt Options) (map[string]any, map[string]bool, error) {
 	tree, problems := inspect(path, data)
 	if len(problems) > 0 {
 		p := problems[0]
-		return nil, fmt.Errorf("refusing %s: %s; %s", path, p.What, p.Fix)
+		return nil, nil, fmt.Errorf("refusing %s: %s; %s", path, p.What, p.Fix)
+	}
+	plain := map[string]bool{}
+	for _, b := range tree.Branches {
+		walkLeaves(b, nil, func(p []string, v any) {
+			if s, ok := v.(string); !ok || !strings.HasPrefix(s, "ENC[") {
+				plain[pathKey(p)] = true
+			}
+		})
 	}
 	dataKey, usedKey, err := dataKey(ctx, path, tree.Metadata, opt)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return decryptTree(path, tree, dataKey, usedKey)
+	doc, err := decryptTree(path, tree, dataKey, usedKey)
+	return doc, plain, err
 }
 
 // decryptTree decrypts the values of a parsed file with its data key (which usedKey recovered) and

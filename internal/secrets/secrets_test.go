@@ -420,6 +420,43 @@ func TestLoadHonoursUnencryptedSuffix(t *testing.T) {
 	}
 }
 
+// TestLoadVarsSaysWhichValuesArePlain: the values sops keeps unencrypted (by any of its rules) are
+// named in Plain, under their config var names; the encrypted ones are not.
+func TestLoadVarsSaysWhichValuesArePlain(t *testing.T) {
+	t.Parallel()
+	identity, recipient := sopstest.NewAgeKey(t)
+	doc := []byte("token: fake-1\norchestrator:\n  debug: true\n  workers: 4\n  key: fake-2\nsite_public: https://example.test\n")
+	tests := []struct {
+		name string
+		opts sopstest.Options
+		want map[string]bool
+	}{
+		{"unencrypted_suffix", sopstest.Options{UnencryptedSuffix: "_public"}, map[string]bool{"SITE_PUBLIC": true}},
+		{"encrypted_regex", sopstest.Options{EncryptedRegex: "^(token|key)$"}, map[string]bool{"ORCHESTRATOR_DEBUG": true, "ORCHESTRATOR_WORKERS": true, "SITE_PUBLIC": true}},
+		{"unencrypted_regex", sopstest.Options{UnencryptedRegex: "^(debug|workers)$"}, map[string]bool{"ORCHESTRATOR_DEBUG": true, "ORCHESTRATOR_WORKERS": true}},
+		{"encrypted_suffix", sopstest.Options{EncryptedSuffix: "token"}, map[string]bool{"ORCHESTRATOR_DEBUG": true, "ORCHESTRATOR_WORKERS": true, "ORCHESTRATOR_KEY": true, "SITE_PUBLIC": true}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			opts := tc.opts
+			opts.Age = []string{recipient}
+			dir := t.TempDir()
+			writeSecrets(t, dir, "pforge-local-demo", sopstest.EncryptYAML(t, doc, opts))
+			got, err := secrets.LoadVars(context.Background(), dir, "pforge-local-demo", secrets.Options{Getenv: env(map[string]string{"SOPS_AGE_KEY": identity})})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tc.want, got.Plain); diff != "" {
+				t.Errorf("Plain mismatch (-want +got):\n%s", diff)
+			}
+			if got.Values["ORCHESTRATOR_DEBUG"] != "true" || got.Values["TOKEN"] != "fake-1" {
+				t.Errorf("values = %v", got.Values)
+			}
+		})
+	}
+}
+
 func TestLoadFlattenErrorNamesFileAndKeys(t *testing.T) {
 	t.Parallel()
 	identity, recipient := sopstest.NewAgeKey(t)
