@@ -241,6 +241,9 @@ func TestMasksDoNotGarbleTheLog(t *testing.T) {
 				t.Errorf("42 masked: %v, want %v", got, tt.pinMasked)
 			}
 			for name, value := range run.Outputs {
+				if tt.pinMasked {
+					break // a masked 42 may occur in any ID or URL: the garbling min_mask_length avoids
+				}
 				for _, m := range masks {
 					if strings.Contains(value, m) {
 						t.Errorf("output %s=%q holds a masked value: the runner would drop it", name, value)
