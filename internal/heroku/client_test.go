@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -229,11 +230,14 @@ func TestRetries(t *testing.T) {
 			f := newFakeAPI(t)
 			var bodies []string
 			calls := 0
+			var mu sync.Mutex // each request is served on a goroutine of its own
 			for _, h := range tt.handlers {
 				f.on(tt.key, func(w http.ResponseWriter, r *http.Request) {
 					b, _ := io.ReadAll(r.Body)
+					mu.Lock()
 					bodies = append(bodies, string(b))
 					calls++
+					mu.Unlock()
 					h(w, r)
 				})
 			}
