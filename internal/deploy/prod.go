@@ -24,11 +24,23 @@ func (r *Runner) prod(ctx context.Context, p plan.Plan, pipeline heroku.Pipeline
 	// Staging's release is what gets promoted. Prod's, read at the same time, is what it runs before
 	// anything changes: the release a failed health check rolls back to, and the newest version
 	// there, above which the promotion's release will appear.
+	// Staging's app, read beside them, tells its stack: Heroku cannot promote a container-stack
+	// (heroku.yml) app, so prod builds such an app itself.
 	var release, previous heroku.Release
+	var stagingApp heroku.App
 	var prodNewest int
+	var releaseErr error // staging without a release is an error only when its release is promoted
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() (err error) {
+		stagingApp, err = r.Heroku.App(gctx, stagingID)
+		return err
+	})
+	g.Go(func() (err error) {
 		release, err = r.Heroku.CurrentRelease(gctx, stagingID)
+		if errors.Is(err, heroku.ErrNoRelease) {
+			releaseErr = err
+			return nil
+		}
 		return err
 	})
 	g.Go(func() (err error) {
@@ -41,7 +53,17 @@ func (r *Runner) prod(ctx context.Context, p plan.Plan, pipeline heroku.Pipeline
 	if err := g.Wait(); err != nil {
 		return err
 	}
-	stagingApp := heroku.App{ID: stagingID, Name: release.App}
+	if stagingApp.OnContainerStack() {
+		// Checked before the slug: a container release may carry none.
+		why := fmt.Sprintf("the staging app %s is on the container stack (heroku.yml), which Heroku cannot promote in a pipeline (Dev Center, Container Registry & Runtime: known issues and limitations)", stagingApp.Name)
+		if p.Manual {
+			why = fmt.Sprintf("manual promotion builds the dispatched commit %s: %s", short(p.Commit), why)
+		}
+		return r.buildProd(ctx, p, prodID, previous, vars, res, why)
+	}
+	if releaseErr != nil {
+		return releaseErr
+	}
 	if release.SlugID == "" {
 		return fmt.Errorf("the staging app %s has no built release to promote: deploy to staging first", stagingApp.Name)
 	}
@@ -61,22 +83,7 @@ func (r *Runner) prod(ctx context.Context, p plan.Plan, pipeline heroku.Pipeline
 		return err
 	}
 	if !same {
-		r.Log.Noticef("Building on the production app %s: %s", prodApp.Name, why)
-		res.Notes = append(res.Notes, why)
-		if prodApp, err = r.Heroku.App(ctx, prodID); err != nil {
-			return err
-		}
-		if err := r.buildOn(ctx, p, prodApp, vars, res); err != nil {
-			return err
-		}
-		if err := r.finish(ctx, prodApp, res, false); err != nil {
-			if res.BuildID == "" {
-				return err // a rerun: the release that failed its check is the one prod ran before
-			}
-			// A hotfix built on prod is rolled back as a promotion is.
-			return r.rollbackAfter(ctx, prodApp, previous, res, err)
-		}
-		return nil
+		return r.buildProd(ctx, p, prodID, previous, vars, res, why)
 	}
 	r.Log.Infof("Promoting release v%d of %s to %s: %s", release.Version, stagingApp.Name, prodApp.Name, why)
 	res.App, res.Commit = prodApp.Name, slug.Commit
@@ -112,6 +119,29 @@ func (r *Runner) prod(ctx context.Context, p plan.Plan, pipeline heroku.Pipeline
 	}
 	res.Action = fmt.Sprintf("promoted release v%d of %s", release.Version, stagingApp.Name)
 	if err := r.finish(ctx, prodApp, res, false); err != nil {
+		return r.rollbackAfter(ctx, prodApp, previous, res, err)
+	}
+	return nil
+}
+
+// buildProd builds the pushed commit on the production app instead of promoting staging's release
+// (why says for which reason), and rolls prod back to previous when the build's release fails its
+// health check.
+func (r *Runner) buildProd(ctx context.Context, p plan.Plan, prodID string, previous heroku.Release, vars map[string]string, res *Result, why string) error {
+	prodApp, err := r.Heroku.App(ctx, prodID)
+	if err != nil {
+		return err
+	}
+	r.Log.Noticef("Building on the production app %s: %s", prodApp.Name, why)
+	res.Notes = append(res.Notes, why)
+	if err := r.buildOn(ctx, p, prodApp, vars, res); err != nil {
+		return err
+	}
+	if err := r.finish(ctx, prodApp, res, false); err != nil {
+		if res.BuildID == "" {
+			return err // a rerun: the release that failed its check is the one prod ran before
+		}
+		// A hotfix built on prod is rolled back as a promotion is.
 		return r.rollbackAfter(ctx, prodApp, previous, res, err)
 	}
 	return nil

@@ -14,7 +14,21 @@ import (
 type Pipeline struct{ ID, Name string }
 
 // App is a Heroku app. WebURL is where it answers (new apps get a random hostname suffix).
-type App struct{ ID, Name, WebURL string }
+type App struct {
+	ID, Name, WebURL string
+	// Stack is the stack the app runs on, BuildStack the one its next build uses (they differ
+	// while a stack change waits for a build).
+	Stack, BuildStack string
+}
+
+// ContainerStack is the stack of heroku.yml (Docker) apps. Heroku cannot promote them in a
+// pipeline (Dev Center, "Container Registry & Runtime (Docker Deploys)", known limitations).
+const ContainerStack = "container"
+
+// OnContainerStack reports whether the app runs, or will build, on the container stack.
+func (a App) OnContainerStack() bool {
+	return a.Stack == ContainerStack || a.BuildStack == ContainerStack
+}
 
 // Coupling places an app at a stage of a pipeline.
 type Coupling struct {
@@ -116,7 +130,7 @@ func (c *Client) App(ctx context.Context, nameOrID string) (App, error) {
 	if err := c.get(ctx, &a, p("/apps/", nameOrID)); err != nil {
 		return App{}, fmt.Errorf("looking up app %q: %w", nameOrID, err)
 	}
-	return App{ID: a.ID, Name: a.Name, WebURL: a.WebURL}, nil
+	return App{ID: a.ID, Name: a.Name, WebURL: a.WebURL, Stack: a.Stack.Name, BuildStack: a.BuildStack.Name}, nil
 }
 
 // DeleteApp deletes an app.

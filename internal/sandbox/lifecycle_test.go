@@ -101,10 +101,12 @@ func TestLifecycle(t *testing.T) {
 	if got := runs[3].Outputs; got["stage"] != "prod" || got["commit"] != CommitMain || got["app"] != ProdApp || got["deployed"] != "true" {
 		t.Errorf("prod outputs = %v", got)
 	}
-	// The prod step never reads an app: names come with releases, prod's URL with its default
-	// domain (docs/performance.md counts the promotion's requests).
-	if n := countRequests(requests[3], "GET", "/apps/*"); n != 0 {
-		t.Errorf("prod promotion read %d apps, want 0", n)
+	// The prod step reads one app, staging's, for its stack (a container-stack app cannot be
+	// promoted); prod's name comes with its releases, its URL with its default domain
+	// (docs/performance.md counts the promotion's requests).
+	stagingApp, _ := w.Heroku.App(StagingApp)
+	if n, m := countRequests(requests[3], "GET", "/apps/*"), countRequests(requests[3], "GET", "/apps/"+stagingApp.ID); n != 1 || m != 1 {
+		t.Errorf("prod promotion read %d apps (%d times the staging app), want only the staging app once", n, m)
 	}
 	for _, i := range []int{0, 3} {
 		if got := runs[i].Outputs["app_url"]; got == "" || got != webURL[i] {

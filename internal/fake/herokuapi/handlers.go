@@ -49,6 +49,18 @@ func user() map[string]any { return map[string]any{"id": ownerID, "email": owner
 
 func stack() map[string]any { return map[string]any{"id": stackID, "name": stackName} }
 
+// containerStackID names the container stack, where heroku.yml apps run (the ID is made up: the
+// schema only asks for a UUID).
+const containerStackID = "f36a4b7e-9d1c-4e52-8a37-2c5b0e6d9f18"
+
+// appStack is the stack an app runs on and builds on: heroku-24, or container for heroku.yml apps.
+func appStack(a *appRec) map[string]any {
+	if a.container {
+		return map[string]any{"id": containerStackID, "name": "container"}
+	}
+	return stack()
+}
+
 func (s *Server) handlers() map[string]handler {
 	return map[string]handler{
 		"GET /pipelines":                                                  s.listPipelines,
@@ -117,12 +129,12 @@ func (s *Server) appJSON(a *appRec) map[string]any {
 		desc = "Python"
 	}
 	return map[string]any{
-		"acm": false, "archived_at": nil, "build_stack": stack(), "buildpack_provided_description": desc,
+		"acm": false, "archived_at": nil, "build_stack": appStack(a), "buildpack_provided_description": desc,
 		"created_at": ts(a.created), "generation": generation(), "git_url": "https://git.heroku.com/" + a.name + ".git", "id": a.id,
 		"internal_routing": nil, "maintenance": false, "name": a.name, "owner": user(),
 		"organization": s.teamRef(a.team), "team": s.teamRef(a.team), "region": map[string]any{"id": regionID, "name": "us"},
 		"released_at": ts(a.releasedAt), "repo_size": nil, "slug_size": nil, "space": nil,
-		"stack": stack(), "updated_at": ts(a.updated), "web_url": a.webURL,
+		"stack": appStack(a), "updated_at": ts(a.updated), "web_url": a.webURL,
 	}
 }
 
@@ -771,6 +783,11 @@ func (s *Server) createPromotion(r *http.Request, _ []string, body []byte) (repl
 	}
 	if c := s.couplingOf(src.id); c == nil || c.pipelineID != pl.id {
 		return reply{}, errorf(http.StatusUnprocessableEntity, "invalid_params", "Source app %s is not in pipeline %s.", src.name, pl.name)
+	}
+	if src.container {
+		// Dev Center, Container Registry & Runtime, "Known issues and limitations": an app on the
+		// container stack cannot be promoted, through the UI or the API (the message is ours).
+		return reply{}, errorf(http.StatusUnprocessableEntity, "invalid_params", "Pipeline promotion is not supported for apps on the container stack: %s uses the container stack.", src.name)
 	}
 	var rel *releaseRec
 	if in.Source.Release != nil {

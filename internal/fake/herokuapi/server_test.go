@@ -1124,3 +1124,36 @@ func TestPageSizeLimits(t *testing.T) {
 		}
 	}
 }
+
+// TestContainerStack: an app on the container stack says so in its stack and build_stack, and a
+// promotion from it is refused (Dev Center: container-stack apps cannot be promoted) with nothing
+// released on the target.
+func TestContainerStack(t *testing.T) {
+	t.Parallel()
+	s := newServer(t, Options{})
+	p := s.AddPipeline("flow")
+	stg := s.AddApp("stg", "flow", "staging")
+	prd := s.AddApp("prd", "flow", "production")
+	s.SetContainerStack("stg")
+	app := call(t, s, "GET", "/apps/stg", nil).json(t)
+	for _, k := range []string{"stack", "build_stack"} {
+		if got := app[k].(map[string]any)["name"]; got != "container" {
+			t.Errorf("%s.name = %v, want container", k, got)
+		}
+	}
+	if got := call(t, s, "GET", "/apps/prd", nil).json(t)["stack"].(map[string]any)["name"]; got != stackName {
+		t.Errorf("prd's stack.name = %v, want %s", got, stackName)
+	}
+	before := len(s.Releases("prd"))
+	r := call(t, s, "POST", "/pipeline-promotions", map[string]any{
+		"pipeline": map[string]any{"id": p.ID}, "source": map[string]any{"app": map[string]any{"id": stg.ID}},
+		"targets": []any{map[string]any{"app": map[string]any{"id": prd.ID}}},
+	})
+	wantStatus(t, r, http.StatusUnprocessableEntity)
+	if !strings.Contains(string(r.body), "container stack") {
+		t.Errorf("refusal %s does not name the container stack", r.body)
+	}
+	if got := len(s.Releases("prd")); got != before {
+		t.Errorf("prd has %d releases after the refusal, want %d", got, before)
+	}
+}

@@ -84,6 +84,7 @@ type appRec struct {
 	buildIDs         []string
 	reviewApp        string // review app ID when this app is one
 	team             string // owning team's ID, "" for a personal app
+	container        bool   // on the container stack (heroku.yml apps, SetContainerStack)
 	deleted          bool
 }
 
@@ -209,6 +210,14 @@ func (s *Server) AddApp(name, pipeline, stage string) App {
 		s.couple(p.id, a.id, stage)
 	}
 	return s.appView(a)
+}
+
+// SetContainerStack puts an app on the container stack, where heroku.yml apps (Docker builds) run:
+// its stack and build_stack read "container", and Heroku refuses to promote it (see createPromotion).
+func (s *Server) SetContainerStack(app string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.mustApp(app).container = true
 }
 
 // createApp makes an app with Heroku's first release and default domain.
