@@ -48,7 +48,7 @@ func BenchmarkColdStart(b *testing.B) {
 			"GITHUB_RUN_ID=4242", "GITHUB_RUN_ATTEMPT=1", "GITHUB_API_URL=" + apiURL, "GITHUB_SERVER_URL=https://github.com",
 			"GITHUB_OUTPUT=" + filepath.Join(dir, "output"), "GITHUB_STEP_SUMMARY=" + filepath.Join(dir, "summary"),
 			"INPUT_HEROKU_API_KEY=" + herokuToken, "INPUT_HEROKU_API_URL=" + apiURL, "INPUT_GITHUB_TOKEN=" + githubToken,
-			"INPUT_PIPELINE=" + Pipeline, "INPUT_TIMEOUT=10s",
+			"INPUT_PIPELINE=" + Pipeline, "INPUT_TIMEOUT=10s", "INPUT_TIMEOUT_RESERVE=2s",
 		}
 	}
 	// firstRequest execs bin and returns how long its first request took to arrive. Each exec gets
