@@ -90,7 +90,7 @@ func TestHerokuCI(t *testing.T) {
 			errorLine: "heroku ci: test run #1 failed: the test script of node 0 exited with exit status 1",
 			// The review file encrypts ORCHESTRATOR_DEBUG: true, so the summary, scrubbed like all
 			// text the action sends, stars it as the runner does in the log.
-			summary:    []string{"### deploy/review: failed", "the review deploy did not start (heroku_ci: ***)", "| Heroku CI test run | #1 failed in ", "<details open><summary>Test run #1, node 0: the end of its output</summary>", "FAILED tests/test_api.py::test_recipe_run_status - assert 500 == 200"},
+			summary:    []string{"### deploy/review: failed", "the review deploy did not start (heroku_ci: true)", "| Heroku CI test run | #1 failed in ", "<details open><summary>Test run #1, node 0: the end of its output</summary>", "FAILED tests/test_api.py::test_recipe_run_status - assert 500 == 200"},
 			checkRuns:  []string{"deploy/review " + short(CommitOpened) + " failure", "deploy/test " + short(CommitOpened) + " failure"},
 			testStatus: "failed",
 		},

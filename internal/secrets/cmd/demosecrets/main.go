@@ -50,6 +50,10 @@ var deployments = []deployment{
 	{name: "pforge-local-demo", stage: "local", appName: "pforge-local-demo-github-app", appID: 200004, debug: true},
 }
 
+// plainKeys names the demo settings that are not secret: sops leaves them in
+// plaintext, as a real deployment should leave its non-secret settings.
+const plainKeys = "^(debug|max_workers)$"
+
 const keyHeader = `# DEMO age key for deploy-action's demo secrets (secrets/config.*.yaml).
 # It is committed on purpose and protects only fake values: never use it,
 # or any key committed to a repository, for real credentials.
@@ -76,10 +80,13 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	rules := fmt.Sprintf(`# sops creation rules: "sops secrets/config.<deployment>.yaml" encrypts for these keys.
 # The age recipient is the committed DEMO key (testdata/demo-age-key.txt); a real
 # repository lists its own age recipients and/or AWS KMS ARNs here instead.
+# Settings that are not secret stay readable (unencrypted_regex): they are
+# neither masked nor scrubbed, so a "true" in the log stays "true".
 creation_rules:
   - path_regex: secrets/config\..+\.yaml$
+    unencrypted_regex: %s
     age: %s
-`, recipient)
+`, plainKeys, recipient)
 	if err := os.WriteFile(filepath.Join(*root, ".sops.yaml"), []byte(rules), 0o644); err != nil {
 		return fmt.Errorf("write .sops.yaml: %w", err)
 	}
@@ -89,7 +96,7 @@ creation_rules:
 		return fmt.Errorf("create the secrets directory: %w", err)
 	}
 	for _, d := range deployments {
-		enc, err := sopstest.Encrypt(ctx, plaintext(d), sopstest.Options{Age: []string{recipient}, Now: time.Now()})
+		enc, err := sopstest.Encrypt(ctx, plaintext(d), sopstest.Options{Age: []string{recipient}, UnencryptedRegex: plainKeys, Now: time.Now()})
 		if err != nil {
 			return fmt.Errorf("encrypt %s: %w", d.name, err)
 		}
