@@ -92,9 +92,9 @@ func describeRunning(t *target, now heroku.Release, p plan.Plan, res *Result) st
 			return fmt.Sprintf("%s still runs v%d (%s), deployed by the previous run", t.who, now.Version, short(t.commit))
 		}
 		return fmt.Sprintf("%s still runs v%d%s, the release it ran before this run", t.who, now.Version, of(t.commit))
-	case now.SlugID == before.SlugID && varsChanged:
+	case now.CodeID() == before.CodeID() && varsChanged:
 		return fmt.Sprintf("%s runs v%d (the previous code%s) with the new config vars set in v%d", t.who, before.Version, of(t.commit), now.Version)
-	case now.SlugID == before.SlugID:
+	case now.CodeID() == before.CodeID():
 		return fmt.Sprintf("%s runs v%d, with the code of v%d (the release it ran before this run%s)", t.who, now.Version, before.Version, of(t.commit))
 	case now.Version == res.Release:
 		return fmt.Sprintf("%s runs v%d (%s), made by this run", t.who, now.Version, short(res.Commit))
@@ -115,7 +115,7 @@ func (r *Runner) rollbackAfter(ctx context.Context, app heroku.App, previous her
 	switch {
 	case !r.Config.Rollback:
 		return cause
-	case previous.ID == "" || previous.SlugID == "":
+	case previous.ID == "" || previous.CodeID() == "":
 		return fmt.Errorf("%w; not rolled back: %s ran no code before this release", cause, app.Name)
 	}
 	stopped := ctx.Err() != nil

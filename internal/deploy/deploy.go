@@ -46,7 +46,7 @@ type Heroku interface {
 	CurrentRelease(ctx context.Context, app string) (heroku.Release, error)
 	CurrentAndNewestRelease(ctx context.Context, app string) (heroku.Release, int, error)
 	Releases(ctx context.Context, app string, max int) ([]heroku.Release, error)
-	Slug(ctx context.Context, app, id string) (heroku.Slug, error)
+	Code(ctx context.Context, app string, rel heroku.Release) (heroku.Slug, error) // the release's slug, or OCI image on Fir
 	Promote(ctx context.Context, pipelineID, sourceAppID, sourceReleaseID string, targetAppIDs []string) (heroku.Promotion, error)
 	WaitPromotion(ctx context.Context, id string, on heroku.PromotedRelease, log io.Writer) (heroku.Release, error)
 	Rollback(ctx context.Context, app, releaseID string) (heroku.Release, error)
@@ -222,6 +222,9 @@ func (r *Runner) deploy(ctx context.Context, p plan.Plan, res *Result) error {
 	}
 	pipeline, err := r.Heroku.Pipeline(ctx, r.Config.Pipeline)
 	if err != nil {
+		return err
+	}
+	if err := r.refuseOnFir(p, pipeline); err != nil {
 		return err
 	}
 	if protected != nil {

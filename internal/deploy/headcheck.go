@@ -47,10 +47,11 @@ func (r *Runner) currentCode(ctx context.Context, app heroku.App) (heroku.Releas
 	if errors.Is(err, heroku.ErrNoRelease) {
 		return heroku.Release{}, "", nil
 	}
-	if err != nil || rel.SlugID == "" {
+	if err != nil || rel.CodeID() == "" {
 		return rel, "", err
 	}
-	slug, err := r.Heroku.Slug(ctx, app.ID, rel.SlugID)
+	// Cedar's commit is its slug's, Fir's its OCI image's.
+	slug, err := r.Heroku.Code(ctx, app.ID, rel)
 	if err != nil {
 		return heroku.Release{}, "", err
 	}

@@ -64,7 +64,7 @@ func (r *Runner) prod(ctx context.Context, p plan.Plan, pipeline heroku.Pipeline
 	if releaseErr != nil {
 		return releaseErr
 	}
-	if release.SlugID == "" {
+	if release.CodeID() == "" {
 		return fmt.Errorf("the staging app %s has no built release to promote: deploy to staging first", stagingApp.Name)
 	}
 	prodApp := heroku.App{ID: prodID, Name: previous.App}
@@ -74,7 +74,7 @@ func (r *Runner) prod(ctx context.Context, p plan.Plan, pipeline heroku.Pipeline
 			return err
 		}
 	}
-	slug, err := r.Heroku.Slug(ctx, stagingApp.ID, release.SlugID)
+	slug, err := r.Heroku.Code(ctx, stagingApp.ID, release)
 	if err != nil {
 		return err
 	}
@@ -91,11 +91,12 @@ func (r *Runner) prod(ctx context.Context, p plan.Plan, pipeline heroku.Pipeline
 	if err := r.applyVars(ctx, prodApp, vars, res); err != nil {
 		return err
 	}
-	if previous.SlugID != "" && previous.SlugID == release.SlugID {
-		// A rerun: prod already runs this very slug. Promoting it again would only restart prod.
+	if previous.CodeID() != "" && previous.CodeID() == release.CodeID() {
+		// A rerun: prod already runs this very slug (OCI image on Fir). Promoting it again would
+		// only restart prod.
 		res.Release = previous.Version
 		res.Action = fmt.Sprintf("already promoted release v%d of %s", release.Version, stagingApp.Name)
-		note := fmt.Sprintf("%s already runs the slug of %s's release v%d (as v%d): not promoting it again", prodApp.Name, stagingApp.Name, release.Version, previous.Version)
+		note := fmt.Sprintf("%s already runs the %s of %s's release v%d (as v%d): not promoting it again", prodApp.Name, codeNoun(release), stagingApp.Name, release.Version, previous.Version)
 		r.Log.Noticef("%s", note)
 		res.Notes = append(res.Notes, note)
 		return r.finish(ctx, prodApp, res, false)
@@ -106,7 +107,7 @@ func (r *Runner) prod(ctx context.Context, p plan.Plan, pipeline heroku.Pipeline
 			return err
 		}
 		end := r.Log.Group(fmt.Sprintf("Release on %s", prodApp.Name))
-		promoted, err := r.Heroku.WaitPromotion(ctx, promotion.ID, heroku.PromotedRelease{App: prodApp.ID, SlugID: release.SlugID, After: prodNewest}, r.output())
+		promoted, err := r.Heroku.WaitPromotion(ctx, promotion.ID, heroku.PromotedRelease{App: prodApp.ID, CodeID: release.CodeID(), After: prodNewest}, r.output())
 		end()
 		if err != nil {
 			return err

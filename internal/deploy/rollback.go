@@ -98,14 +98,15 @@ func (r *Runner) planRollback(ctx context.Context) (rollbackPlan, error) {
 	// releases ran a release phase.
 	var current, target map[string]string
 	since := releasesSince(releases, rp.target, rp.current)
-	ids := []string{rp.target.SlugID}
+	// One read per build: the releases that run the same slug (or OCI image on Fir) share it.
+	reads := []heroku.Release{rp.target}
 	for _, rel := range since {
-		if !slices.Contains(ids, rel.SlugID) {
-			ids = append(ids, rel.SlugID)
+		if !slices.ContainsFunc(reads, func(r heroku.Release) bool { return r.CodeID() == rel.CodeID() }) {
+			reads = append(reads, rel)
 		}
 	}
 	var mu sync.Mutex
-	slugs := make(map[string]heroku.Slug, len(ids))
+	slugs := make(map[string]heroku.Slug, len(reads))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(8)
 	g.Go(func() (err error) {
@@ -116,26 +117,26 @@ func (r *Runner) planRollback(ctx context.Context) (rollbackPlan, error) {
 		target, err = r.Heroku.ReleaseConfigVars(gctx, rp.app.ID, rp.target.ID)
 		return err
 	})
-	for _, id := range ids {
+	for _, rel := range reads {
 		g.Go(func() error {
-			s, err := r.Heroku.Slug(gctx, rp.app.ID, id)
+			s, err := r.Heroku.Code(gctx, rp.app.ID, rel)
 			if err != nil {
 				return err
 			}
 			mu.Lock()
 			defer mu.Unlock()
-			slugs[id] = s
+			slugs[rel.CodeID()] = s
 			return nil
 		})
 	}
 	if err := g.Wait(); err != nil {
 		return rp, err
 	}
-	rp.targetSlug = slugs[rp.target.SlugID]
-	rp.targetReleasePhase = slugs[rp.target.SlugID].ProcessTypes["release"]
+	rp.targetSlug = slugs[rp.target.CodeID()]
+	rp.targetReleasePhase = slugs[rp.target.CodeID()].ProcessTypes["release"]
 	rp.added, rp.removed, rp.changed = varChanges(current, target)
 	for _, rel := range since {
-		if cmd := slugs[rel.SlugID].ProcessTypes["release"]; cmd != "" && rel.Status == "succeeded" {
+		if cmd := slugs[rel.CodeID()].ProcessTypes["release"]; cmd != "" && rel.Status == "succeeded" {
 			rp.releasePhases = append(rp.releasePhases, fmt.Sprintf("v%d: %s", rel.Version, cmd))
 		}
 	}
@@ -163,7 +164,7 @@ func (r *Runner) rollbackTarget(ctx context.Context, app heroku.App, releases []
 		return target, rollbackable(app, target)
 	}
 	for _, rel := range releases {
-		if rel.Version < current.Version && rel.Status == "succeeded" && rel.SlugID != "" && rel.SlugID != current.SlugID {
+		if rel.Version < current.Version && rel.Status == "succeeded" && rel.CodeID() != "" && rel.CodeID() != current.CodeID() {
 			return rel, nil
 		}
 	}
@@ -179,7 +180,7 @@ func rollbackable(app heroku.App, rel heroku.Release) error {
 		return fmt.Errorf("release v%d of %s failed: its code never ran; choose a release that succeeded with rollback_to", rel.Version, app.Name)
 	case rel.Status != "succeeded":
 		return fmt.Errorf("release v%d of %s is %s: only a release that succeeded can be rolled back to", rel.Version, app.Name, rel.Status)
-	case rel.SlugID == "":
+	case rel.CodeID() == "":
 		return fmt.Errorf("release v%d of %s ran no code (it set config vars before the first build): choose a later release with rollback_to", rel.Version, app.Name)
 	}
 	return nil
@@ -189,7 +190,7 @@ func rollbackable(app heroku.App, rel heroku.Release) error {
 func releasesSince(releases []heroku.Release, target, current heroku.Release) []heroku.Release {
 	var out []heroku.Release
 	for _, rel := range releases {
-		if rel.Version > target.Version && rel.Version <= current.Version && rel.SlugID != "" {
+		if rel.Version > target.Version && rel.Version <= current.Version && rel.CodeID() != "" {
 			out = append(out, rel)
 		}
 	}

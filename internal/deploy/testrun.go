@@ -62,6 +62,9 @@ func (r *Runner) testOnly(ctx context.Context, p plan.Plan, res *Result) error {
 	if err != nil {
 		return err
 	}
+	if err := r.refuseOnFir(p, pipeline); err != nil {
+		return err
+	}
 	return r.test(ctx, p, pipeline, res)
 }
 

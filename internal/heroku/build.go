@@ -35,8 +35,11 @@ type Release struct {
 	App                                          string // the app's name
 	Version                                      int
 	Status, SlugID, OutputStreamURL, Description string
-	Current                                      bool
-	CreatedAt                                    time.Time
+	// ImageID is the OCI image a Fir release runs (its artifact of type oci-image), where a
+	// Cedar release has SlugID; CodeID gives whichever the release has.
+	ImageID   string
+	Current   bool
+	CreatedAt time.Time
 }
 
 // Slug is the compiled app a release runs; Commit is the version it was built from. ProcessTypes
@@ -332,7 +335,7 @@ func (c *Client) streamOutput(ctx context.Context, url string, log io.Writer, wh
 	return nil
 }
 
-func toRelease(r *heroku.Release) Release {
+func toRelease(r *apiRelease) Release {
 	out := Release{
 		ID: r.ID, Version: r.Version, Status: r.Status, OutputStreamURL: deref(r.OutputStreamURL),
 		Description: r.Description, Current: r.Current, CreatedAt: r.CreatedAt, App: r.App.Name,
@@ -340,12 +343,17 @@ func toRelease(r *heroku.Release) Release {
 	if r.Slug != nil {
 		out.SlugID = r.Slug.ID
 	}
+	for _, a := range r.Artifacts {
+		if a.Type == ArtifactOCIImage && out.ImageID == "" {
+			out.ImageID = a.ID
+		}
+	}
 	return out
 }
 
 // Release reads a release by ID or version number.
 func (c *Client) Release(ctx context.Context, app, id string) (Release, error) {
-	var r heroku.Release
+	var r apiRelease
 	if err := c.get(ctx, &r, p("/apps/", app, "/releases/", id)); err != nil {
 		return Release{}, fmt.Errorf("reading release %s of app %q: %w", id, app, err)
 	}
@@ -414,7 +422,7 @@ func (c *Client) Releases(ctx context.Context, app string, max int) ([]Release, 
 		return nil, nil
 	}
 	rng := fmt.Sprintf("version ..; max=%d, order=desc", min(max, maxPageSize))
-	raw, err := list[heroku.Release](ctx, c, p("/apps/", app, "/releases"), rng, func(rs []heroku.Release) bool { return len(rs) >= max })
+	raw, err := list[apiRelease](ctx, c, p("/apps/", app, "/releases"), rng, func(rs []apiRelease) bool { return len(rs) >= max })
 	if err != nil {
 		return nil, fmt.Errorf("listing the releases of app %q: %w", app, err)
 	}
@@ -437,9 +445,9 @@ func (c *Client) CurrentRelease(ctx context.Context, app string) (Release, error
 // newest release whatever its status (a failed release phase leaves a newer release than the
 // current one): a release numbered above it was made later.
 func (c *Client) CurrentAndNewestRelease(ctx context.Context, app string) (current Release, newest int, err error) {
-	isCurrent := func(r *heroku.Release) bool { return r.Current && r.Status == "succeeded" }
+	isCurrent := func(r *apiRelease) bool { return r.Current && r.Status == "succeeded" }
 	rng := fmt.Sprintf("version ..; max=%d, order=desc", maxPageSize)
-	raw, err := list[heroku.Release](ctx, c, p("/apps/", app, "/releases"), rng, func(rs []heroku.Release) bool {
+	raw, err := list[apiRelease](ctx, c, p("/apps/", app, "/releases"), rng, func(rs []apiRelease) bool {
 		return containsFunc(rs, isCurrent)
 	})
 	if err != nil {
@@ -476,7 +484,7 @@ func (c *Client) Slug(ctx context.Context, app, id string) (Slug, error) {
 
 // Rollback makes a new release of the app that runs the code and config of releaseID.
 func (c *Client) Rollback(ctx context.Context, app, releaseID string) (Release, error) {
-	var r heroku.Release
+	var r apiRelease
 	if err := c.post(ctx, &r, p("/apps/", app, "/releases"), heroku.ReleaseRollbackOpts{Release: releaseID}); err != nil {
 		return Release{}, fmt.Errorf("rolling app %q back to release %s: %w", app, releaseID, err)
 	}

@@ -252,6 +252,9 @@ func acceptFor(path string) string {
 		return v3 + ".review-apps"
 	case strings.HasPrefix(path, "/test-runs"):
 		return v3 + ".ci"
+	case strings.HasPrefix(path, "/apps/") && strings.Contains(path, "/oci-images/"):
+		// The Heroku CLI reads a Fir release's OCI image with the SDK variant (pipelines:diff).
+		return v3 + ".sdk"
 	}
 	return v3
 }

@@ -159,7 +159,7 @@ func TestFakeStagingThenPromotion(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	promoted, err := c.WaitPromotion(ctx, pr.ID, heroku.PromotedRelease{App: prod.ID, SlugID: cur.SlugID, After: before}, nil)
+	promoted, err := c.WaitPromotion(ctx, pr.ID, heroku.PromotedRelease{App: prod.ID, CodeID: cur.SlugID, After: before}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

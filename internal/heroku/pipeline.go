@@ -10,8 +10,9 @@ import (
 	heroku "github.com/heroku/heroku-go/v5"
 )
 
-// Pipeline is a Heroku pipeline.
-type Pipeline struct{ ID, Name string }
+// Pipeline is a Heroku pipeline. Generation is its platform generation, Cedar or Fir: every app
+// in a pipeline is of the pipeline's generation.
+type Pipeline struct{ ID, Name, Generation string }
 
 // App is a Heroku app. WebURL is where it answers (new apps get a random hostname suffix).
 type App struct {
@@ -19,6 +20,8 @@ type App struct {
 	// Stack is the stack the app runs on, BuildStack the one its next build uses (they differ
 	// while a stack change waits for a build).
 	Stack, BuildStack string
+	// Generation is the app's platform generation, Cedar or Fir.
+	Generation string
 }
 
 // ContainerStack is the stack of heroku.yml (Docker) apps. Heroku cannot promote them in a
@@ -44,14 +47,14 @@ var Stages = []string{"review", "development", "staging", "production"}
 
 // Pipeline finds a pipeline by name or ID.
 func (c *Client) Pipeline(ctx context.Context, nameOrID string) (Pipeline, error) {
-	var pl heroku.Pipeline
+	var pl apiPipeline
 	if err := c.get(ctx, &pl, p("/pipelines/", nameOrID)); err != nil {
 		if statusOf(err) == http.StatusNotFound {
 			return Pipeline{}, fmt.Errorf("pipeline %q does not exist or the Heroku API key cannot see it: check the pipeline input and that the key's user is a member of the pipeline's team: %w", nameOrID, err)
 		}
 		return Pipeline{}, fmt.Errorf("looking up pipeline %q: %w", nameOrID, err)
 	}
-	return Pipeline{ID: pl.ID, Name: pl.Name}, nil
+	return Pipeline{ID: pl.ID, Name: pl.Name, Generation: generationName(pl.Generation)}, nil
 }
 
 // Couplings lists every coupling of the pipeline, with each app's name and web URL.
@@ -126,11 +129,11 @@ func (c *Client) AppAtStage(ctx context.Context, pipelineID, stage string) (App,
 
 // App finds an app by name or ID.
 func (c *Client) App(ctx context.Context, nameOrID string) (App, error) {
-	var a heroku.App
+	var a apiApp
 	if err := c.get(ctx, &a, p("/apps/", nameOrID)); err != nil {
 		return App{}, fmt.Errorf("looking up app %q: %w", nameOrID, err)
 	}
-	return App{ID: a.ID, Name: a.Name, WebURL: a.WebURL, Stack: a.Stack.Name, BuildStack: a.BuildStack.Name}, nil
+	return App{ID: a.ID, Name: a.Name, WebURL: a.WebURL, Stack: a.Stack.Name, BuildStack: a.BuildStack.Name, Generation: generationName(a.Generation)}, nil
 }
 
 // DeleteApp deletes an app.

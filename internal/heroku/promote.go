@@ -61,9 +61,10 @@ func (c *Client) Promote(ctx context.Context, pipelineID, sourceAppID, sourceRel
 }
 
 // PromotedRelease says where a promotion's release will appear: on the app with ID App, numbered
-// above After (the newest version the app had before the promotion), running the slug SlugID.
+// above After (the newest version the app had before the promotion), running the code CodeID (the
+// promoted release's slug, or OCI image on Fir: Release.CodeID).
 type PromotedRelease struct {
-	App, SlugID string
+	App, CodeID string
 	After       int
 }
 
@@ -86,8 +87,8 @@ func (c *Client) WaitPromotion(ctx context.Context, id string, on PromotedReleas
 			return false, err
 		}
 		// A release someone else made on the app just after the promotion's (a config change)
-		// would run the same slug: following it waits for the same code to run.
-		if len(newest) == 1 && newest[0].Version > on.After && newest[0].SlugID == on.SlugID {
+		// would run the same code: following it waits for the same code to run.
+		if len(newest) == 1 && newest[0].Version > on.After && newest[0].CodeID() == on.CodeID {
 			found = newest[0]
 			return true, nil
 		}

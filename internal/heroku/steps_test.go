@@ -206,7 +206,7 @@ func TestPromoteNamesTheRelease(t *testing.T) {
 func TestWaitPromotion(t *testing.T) {
 	t.Parallel()
 	// The promotion runs slug s1 on a-prod, whose newest release before it was v8.
-	on := PromotedRelease{App: "a-prod", SlugID: "s1", After: 8}
+	on := PromotedRelease{App: "a-prod", CodeID: "s1", After: 8}
 	release := func(v int, slug, status string) map[string]any {
 		r := map[string]any{"id": fmt.Sprintf("r%d", v), "version": v, "status": status, "current": status == "succeeded", "slug": map[string]string{"id": slug}}
 		if status == "pending" {

@@ -81,6 +81,7 @@ func (s *Server) handlers() map[string]handler {
 		"GET /apps/{app}/releases/{release}":                              s.getRelease,
 		"POST /apps/{app}/releases":                                       s.createRelease,
 		"GET /apps/{app}/slugs/{slug}":                                    s.getSlug,
+		"GET /apps/{app}/oci-images/{oci-image}":                          s.getOCIImage,
 		"GET /apps/{app}/config-vars":                                     s.getConfigVars,
 		"GET /apps/{app}/releases/{release}/config-vars":                  s.getReleaseConfigVars,
 		"PATCH /apps/{app}/config-vars":                                   s.patchConfigVars,
@@ -111,7 +112,7 @@ func (s *Server) handlers() map[string]handler {
 
 func (s *Server) pipelineJSON(p *pipelineRec) map[string]any {
 	return map[string]any{
-		"created_at": ts(p.created), "generation": generation(), "id": p.id, "name": p.name,
+		"created_at": ts(p.created), "generation": generationJSON(p.fir), "id": p.id, "name": p.name,
 		"owner": s.pipelineOwner(p), "updated_at": ts(p.updated),
 	}
 }
@@ -130,7 +131,7 @@ func (s *Server) appJSON(a *appRec) map[string]any {
 	}
 	return map[string]any{
 		"acm": false, "archived_at": nil, "build_stack": appStack(a), "buildpack_provided_description": desc,
-		"created_at": ts(a.created), "generation": generation(), "git_url": "https://git.heroku.com/" + a.name + ".git", "id": a.id,
+		"created_at": ts(a.created), "generation": generationJSON(a.fir), "git_url": "https://git.heroku.com/" + a.name + ".git", "id": a.id,
 		"internal_routing": nil, "maintenance": false, "name": a.name, "owner": user(),
 		"organization": s.teamRef(a.team), "team": s.teamRef(a.team), "region": map[string]any{"id": regionID, "name": "us"},
 		"released_at": ts(a.releasedAt), "repo_size": nil, "slug_size": nil, "space": nil,
@@ -141,12 +142,12 @@ func (s *Server) appJSON(a *appRec) map[string]any {
 func (s *Server) buildJSON(b *buildRec) map[string]any {
 	return map[string]any{
 		"app":               ref(b.appID),
-		"buildpacks":        []any{map[string]any{"name": "heroku/python", "url": "heroku/python"}},
+		"buildpacks":        s.buildpacks(b),
 		"created_at":        ts(b.created),
 		"id":                b.id,
 		"output_stream_url": s.streamURL("builds", b.id),
 		"release":           refOrNil(b.releaseID),
-		"slug":              refOrNil(b.slugID),
+		"slug":              s.slugRef(b.slugID),
 		"source_blob": map[string]any{
 			"checksum": strOrNil(b.checksum, b.hasChecksum), "url": b.blobURL,
 			"version": strOrNil(b.version, b.hasVersion),
@@ -167,15 +168,11 @@ func (s *Server) releaseJSON(r *releaseRec) map[string]any {
 	if r.log != nil {
 		stream = s.streamURL("releases", r.id)
 	}
-	// On Cedar a release's one artifact is its slug (Fir's are OCI images).
-	artifacts := []any{}
-	if r.slugID != "" {
-		artifacts = append(artifacts, map[string]any{"type": "slug", "id": r.slugID})
-	}
+	// A release's one artifact is its slug on Cedar, its OCI image on Fir.
 	return map[string]any{
-		"addon_plan_names": []string{}, "app": map[string]any{"id": r.appID, "name": name}, "artifacts": artifacts,
+		"addon_plan_names": []string{}, "app": map[string]any{"id": r.appID, "name": name}, "artifacts": s.codeArtifacts(r.slugID),
 		"created_at": ts(r.created), "current": current, "description": r.description, "id": r.id,
-		"output_stream_url": stream, "slug": refOrNil(r.slugID), "status": r.status,
+		"output_stream_url": stream, "slug": s.slugRef(r.slugID), "status": r.status,
 		"updated_at": ts(r.updated), "user": user(), "version": r.version,
 	}
 }
@@ -358,6 +355,9 @@ func (s *Server) createCoupling(_ *http.Request, _ []string, body []byte) (reply
 	if c := s.couplingOf(a.id); c != nil {
 		return reply{}, errorf(http.StatusUnprocessableEntity, "invalid_params", "App %s is already in a pipeline.", a.name)
 	}
+	if e := generationMismatch(a, pl); e != nil {
+		return reply{}, e
+	}
 	return created(s.couplingJSON(s.couple(pl.id, a.id, in.Stage)))
 }
 
@@ -466,7 +466,8 @@ func (s *Server) getSlug(_ *http.Request, p []string, _ []byte) (reply, *apiErro
 	}
 	// Slugs can be released on any app of the account (promotions do), so
 	// the app in the path does not have to be the one that built it.
-	if sl := s.slugs[p[1]]; sl != nil {
+	// A Fir build's OCI image is no slug (oci-images has it).
+	if sl := s.slugs[p[1]]; sl != nil && !sl.oci {
 		return ok(s.slugJSON(sl))
 	}
 	return reply{}, notFound("slug", p[1])
@@ -544,8 +545,12 @@ func (s *Server) createRelease(_ *http.Request, p []string, body []byte) (reply,
 		a.updated = s.now()
 		return created(s.releaseJSON(s.newRelease(a, old.slugID, fmt.Sprintf("Rollback to v%d", old.version))))
 	}
-	if s.slugs[in.Slug] == nil {
+	if sl := s.slugs[in.Slug]; sl == nil || sl.oci {
 		return reply{}, notFound("slug", in.Slug)
+	}
+	if a.fir {
+		// Slugs are Cedar's: a Fir app runs OCI images (the schema's oci_image).
+		return reply{}, errorf(http.StatusUnprocessableEntity, "invalid_params", "App %s is a fir-generation app: it cannot release a slug.", a.name)
 	}
 	desc := "Deploy " + shortCommit(s.slugCommit(in.Slug))
 	if in.Description != nil {

@@ -151,7 +151,7 @@ func (s *Server) startBuild(a *appRec, blobURL, checksum string, hasChecksum boo
 				return
 			}
 			b.log.write("-----> Discovering process types\n-----> Compressing...\n       Done: 64.2M\n-----> Launching...\n")
-			sl := &slugRec{id: newID(), appID: a.id, commit: version, hasCommit: hasVersion, checksum: got, size: 64_200_000 + len(blob.data), created: s.now()}
+			sl := &slugRec{id: newID(), appID: a.id, commit: version, hasCommit: hasVersion, oci: a.fir, checksum: got, size: 64_200_000 + len(blob.data), created: s.now()}
 			if a.releasePhase {
 				sl.releaseCmd = ReleaseCommand
 			}
@@ -211,6 +211,7 @@ func (s *Server) createReviewApp(ra *reviewAppRec, p *pipelineRec) {
 			return
 		}
 		a := s.createApp(reviewAppName(p.name, ra.pr), ra.env)
+		a.fir = p.fir
 		a.reviewApp = ra.id
 		s.couple(p.id, a.id, "review")
 		ra.appID = a.id

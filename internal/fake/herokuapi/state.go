@@ -31,7 +31,8 @@ type Release struct {
 	Version     int
 	Status      string // pending, succeeded, failed
 	SlugID      string // "" for releases without code (the initial one, config before any build)
-	Commit      string // commit of the slug
+	ImageID     string // the OCI image a Fir release runs, where a Cedar release has SlugID
+	Commit      string // commit of the slug or image
 	Description string
 	Current     bool
 	Config      map[string]string // config vars the release runs with
@@ -43,6 +44,7 @@ type Build struct {
 	Status    string // pending, succeeded, failed
 	Commit    string // source_blob.version
 	SlugID    string
+	ImageID   string // a Fir build's OCI image, where a Cedar build has SlugID
 	ReleaseID string
 }
 
@@ -67,6 +69,7 @@ type pipelineRec struct {
 	// automaticReviewApps is the review app setting that makes Heroku create a review app for
 	// every new pull request itself.
 	automaticReviewApps bool
+	fir                 bool // of the Fir generation (SetFir)
 }
 
 type appRec struct {
@@ -85,6 +88,7 @@ type appRec struct {
 	reviewApp        string // review app ID when this app is one
 	team             string // owning team's ID, "" for a personal app
 	container        bool   // on the container stack (heroku.yml apps, SetContainerStack)
+	fir              bool   // of the Fir generation: builds make OCI images (SetFir)
 	deleted          bool
 }
 
@@ -121,6 +125,7 @@ type slugRec struct {
 	id, appID, commit, checksum string
 	releaseCmd                  string // the Procfile's release command, "" when it has none
 	hasCommit                   bool
+	oci                         bool // an OCI image, what a Fir build makes
 	size                        int
 	created                     time.Time
 }
@@ -387,13 +392,14 @@ func (s *Server) AddReviewApp(pipeline string, pr int, branch, commit, status, m
 	now := s.now()
 	ra := &reviewAppRec{id: newID(), pipelineID: p.id, branch: branch, pr: pr, hasPR: true, status: status, version: commit, env: map[string]string{}, created: now, updated: now}
 	a := s.createApp(reviewAppName(p.name, pr), nil)
+	a.fir = p.fir
 	a.reviewApp = ra.id
 	s.couple(p.id, a.id, "review")
 	ra.appID = a.id
 	if status == "errored" {
 		ra.errorStatus, ra.message = "postdeploy_failed", message
 	} else {
-		sl := &slugRec{id: newID(), appID: a.id, commit: commit, hasCommit: true, checksum: "SHA256:" + strings.Repeat("0", 64), size: 64_200_000, created: now}
+		sl := &slugRec{id: newID(), appID: a.id, commit: commit, hasCommit: true, oci: a.fir, checksum: "SHA256:" + strings.Repeat("0", 64), size: 64_200_000, created: now}
 		s.slugs[sl.id] = sl
 		rel := s.newRelease(a, sl.id, "Deploy "+shortCommit(commit))
 		b := &buildRec{id: newID(), appID: a.id, status: "succeeded", blobURL: "https://github.com/codeload/" + branch + ".tar.gz", version: commit, hasVersion: true, slugID: sl.id, releaseID: rel.id, created: now, updated: now, log: s.newLog()}
@@ -431,11 +437,15 @@ func (s *Server) Releases(app string) []Release {
 	var out []Release
 	for _, id := range a.releaseIDs {
 		r := s.releases[id]
-		out = append(out, Release{
+		v := Release{
 			ID: r.id, Version: r.version, Status: r.status, SlugID: r.slugID,
 			Commit: s.slugCommit(r.slugID), Description: r.description,
 			Current: cur != nil && cur.id == r.id, Config: maps.Clone(r.config),
-		})
+		}
+		if sl := s.slugs[r.slugID]; sl != nil && sl.oci {
+			v.SlugID, v.ImageID = "", r.slugID
+		}
+		out = append(out, v)
 	}
 	return out
 }
@@ -448,7 +458,11 @@ func (s *Server) Builds(app string) []Build {
 	var out []Build
 	for _, id := range a.buildIDs {
 		b := s.builds[id]
-		out = append(out, Build{ID: b.id, Status: b.status, Commit: b.version, SlugID: b.slugID, ReleaseID: b.releaseID})
+		v := Build{ID: b.id, Status: b.status, Commit: b.version, SlugID: b.slugID, ReleaseID: b.releaseID}
+		if sl := s.slugs[b.slugID]; sl != nil && sl.oci {
+			v.SlugID, v.ImageID = "", b.slugID
+		}
+		out = append(out, v)
 	}
 	return out
 }

@@ -73,7 +73,11 @@ type testNodeRec struct {
 func (s *Server) EnableCI(pipeline string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.ciOf(s.mustPipeline(pipeline)).enabled = true
+	p := s.mustPipeline(pipeline)
+	if p.fir {
+		panic(fmt.Sprintf("herokuapi: pipeline %q is of the Fir generation, which Heroku CI is not available for", pipeline))
+	}
+	s.ciOf(p).enabled = true
 }
 
 // DisableCI turns Heroku CI off for a pipeline.
