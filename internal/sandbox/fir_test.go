@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/pangeo-forge/deploy-action/internal/fake/herokuapi"
 )
 
 // TestFirLifecycle runs the seed's lifecycle on a pipeline of Heroku's Fir generation, where builds
@@ -131,5 +133,45 @@ func TestFirRefusals(t *testing.T) {
 				t.Errorf("Heroku schema violations: %v", v)
 			}
 		})
+	}
+}
+
+// TestFirRollback: `stage: rollback` on a Fir pipeline finds the release that ran other code by
+// its OCI image, reads the release phase from the image, and puts prod back on the older image.
+func TestFirRollback(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	w.Heroku.SetFir(Pipeline)
+	ctx := context.Background()
+	steps := Lifecycle()
+	main2 := SHA("second-push-to-main")
+	w.GitHub.AddCommit(Repository, main2, SHA("tree-of-second-push"), "Second push", CommitMain)
+	mustRun(t, w, ctx, steps[2])
+	mustRun(t, w, ctx, steps[3])
+	first := currentRelease(t, w, ProdApp)
+	w.GitHub.SetBranch(Repository, "main", main2)
+	dispatch := func(kv ...string) Step {
+		return withInputs(Step{Event: "workflow_dispatch", Payload: map[string]any{"ref": "refs/heads/main", "inputs": map[string]any{}},
+			Checkout: main2, SHA: main2, Ref: "refs/heads/main"}, kv...)
+	}
+	mustRun(t, w, ctx, Step{Name: "main-2", Event: "push", Payload: PushEvent("refs/heads/main", CommitMain, main2), Checkout: main2, SHA: main2, Ref: "refs/heads/main"})
+	mustRun(t, w, ctx, dispatch("stage", "prod"))
+	if second := currentRelease(t, w, ProdApp); second.ImageID == first.ImageID || second.Commit != main2 {
+		t.Fatalf("prod after the second promotion runs %+v, want main2's image", second)
+	}
+
+	run := mustRun(t, w, ctx, dispatch("stage", "rollback"))
+	now := currentRelease(t, w, ProdApp)
+	if now.ImageID != first.ImageID || now.Commit != CommitMain || now.Version <= first.Version {
+		t.Errorf("prod after the rollback runs %+v, want a new release of the first image %s (%s)", now, first.ImageID, CommitMain)
+	}
+	if run.Outputs["commit"] != CommitMain || run.Outputs["deployed"] != "true" {
+		t.Errorf("rollback outputs = %v, want commit %s deployed", run.Outputs, CommitMain)
+	}
+	if !strings.Contains(run.Log, herokuapi.ReleaseCommand) {
+		t.Errorf("the rollback does not name the release phase its image runs again (%q):\n%s", herokuapi.ReleaseCommand, run.Log)
+	}
+	if v := w.Heroku.Violations(); len(v) > 0 {
+		t.Errorf("Heroku schema violations: %v", v)
 	}
 }
