@@ -26,6 +26,10 @@ func (r *Runner) dryRun(ctx context.Context, p plan.Plan, res *Result) error {
 	if err != nil {
 		return err
 	}
+	// A dry run says what the run would refuse, as the run would.
+	if err := r.refuseOnFir(p, pipeline); err != nil {
+		return err
+	}
 	if p.Stage == plan.StageTest || r.gatedByTests(p) {
 		r.Log.Infof("Dry run: would run the Heroku CI tests of %s on %s", short(p.Commit), pipeline.Name)
 	}

@@ -107,6 +107,8 @@ func TestFirRefusals(t *testing.T) {
 			want: "drop stage: test"},
 		{name: "app-setup review apps", step: withInputs(steps[0], "review_mode", "app-setup"),
 			want: "review_mode app-setup: pipeline " + Pipeline + " is of Heroku's Fir generation"},
+		{name: "dry run", step: withInputs(steps[2], "heroku_ci", "true", "dry_run", "true"),
+			want: "Heroku CI is not available for Fir-generation pipelines"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
