@@ -22,6 +22,9 @@ type App struct {
 	Stack, BuildStack string
 	// Generation is the app's platform generation, Cedar or Fir.
 	Generation string
+	// Maintenance is the app's maintenance mode: while it is on, Heroku's router answers every
+	// request with the maintenance page (503) instead of passing it to the app's dynos.
+	Maintenance bool
 }
 
 // ContainerStack is the stack of heroku.yml (Docker) apps. Heroku cannot promote them in a
@@ -133,7 +136,27 @@ func (c *Client) App(ctx context.Context, nameOrID string) (App, error) {
 	if err := c.get(ctx, &a, p("/apps/", nameOrID)); err != nil {
 		return App{}, fmt.Errorf("looking up app %q: %w", nameOrID, err)
 	}
-	return App{ID: a.ID, Name: a.Name, WebURL: a.WebURL, Stack: a.Stack.Name, BuildStack: a.BuildStack.Name, Generation: generationName(a.Generation)}, nil
+	return toApp(&a), nil
+}
+
+func toApp(a *heroku.App) App {
+	return App{ID: a.ID, Name: a.Name, WebURL: a.WebURL, Stack: a.Stack.Name, BuildStack: a.BuildStack.Name, Generation: generationName(a.Generation), Maintenance: a.Maintenance}
+}
+
+// SetMaintenance turns the app's maintenance mode on or off (PATCH /apps/{app} with
+// {"maintenance": on}, as heroku maintenance:on and :off do). It makes no release: the running
+// dynos are not restarted, the router stops (or resumes) passing requests to them. It returns the
+// app as Heroku answers it, with the mode it now has.
+func (c *Client) SetMaintenance(ctx context.Context, app string, on bool) (App, error) {
+	var a heroku.App
+	if err := c.patch(ctx, &a, p("/apps/", app), heroku.AppUpdateOpts{Maintenance: &on}); err != nil {
+		state := "off"
+		if on {
+			state = "on"
+		}
+		return App{}, fmt.Errorf("turning maintenance mode %s for app %q: %w", state, app, err)
+	}
+	return toApp(&a), nil
 }
 
 // DeleteApp deletes an app.

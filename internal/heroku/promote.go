@@ -110,6 +110,15 @@ func (c *Client) WaitPromotion(ctx context.Context, id string, on PromotedReleas
 	return c.waitReleaseFrom(ctx, on.App, found, log)
 }
 
+// Promotion reads a promotion: Status is pending until every target has its release.
+func (c *Client) Promotion(ctx context.Context, id string) (Promotion, error) {
+	var pr heroku.PipelinePromotion
+	if err := c.get(ctx, &pr, p("/pipeline-promotions/", id)); err != nil {
+		return Promotion{}, fmt.Errorf("reading promotion %s: %w", id, err)
+	}
+	return Promotion{ID: pr.ID, Status: pr.Status}, nil
+}
+
 // promotionTargets reads the targets of a promotion and whether any is still pending. A failed
 // target makes a *FailedError carrying Heroku's error messages.
 func (c *Client) promotionTargets(ctx context.Context, id string) ([]PromotionTarget, bool, error) {

@@ -348,13 +348,21 @@ func idempotent(req *http.Request) bool {
 	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodPut, http.MethodDelete:
 		return true
 	case http.MethodPatch:
-		return strings.HasSuffix(req.URL.Path, "/config-vars")
+		// Config vars and, on /apps/{app}, the maintenance flag (the only app field the action
+		// changes: SetMaintenance) are set to a value: sending the same again changes nothing.
+		return strings.HasSuffix(req.URL.Path, "/config-vars") || isAppPath(req.URL.Path)
 	case http.MethodPost:
 		// A source is only a place to upload to: one made by a request whose answer was lost is
 		// never used, and costs nothing.
 		return req.URL.Path == "/sources"
 	}
 	return false
+}
+
+// isAppPath reports whether path is /apps/{app} itself (with any base path before it).
+func isAppPath(path string) bool {
+	i := strings.LastIndex(path, "/apps/")
+	return i >= 0 && len(path) > i+len("/apps/") && !strings.Contains(path[i+len("/apps/"):], "/")
 }
 
 func (t *retryTransport) backoff(attempt int, resp *http.Response) time.Duration {

@@ -73,6 +73,7 @@ func (s *Server) handlers() map[string]handler {
 		"GET /apps":                                                       s.listApps,
 		"GET /apps/{app}":                                                 s.getApp,
 		"DELETE /apps/{app}":                                              s.deleteAppHandler,
+		"PATCH /apps/{app}":                                               s.patchApp,
 		"POST /sources":                                                   s.createSource,
 		"POST /apps/{app}/builds":                                         s.createBuild,
 		"GET /apps/{app}/builds":                                          s.listBuilds,
@@ -132,7 +133,7 @@ func (s *Server) appJSON(a *appRec) map[string]any {
 	return map[string]any{
 		"acm": false, "archived_at": nil, "build_stack": appStack(a), "buildpack_provided_description": desc,
 		"created_at": ts(a.created), "generation": generationJSON(a.fir), "git_url": "https://git.heroku.com/" + a.name + ".git", "id": a.id,
-		"internal_routing": nil, "maintenance": false, "name": a.name, "owner": user(),
+		"internal_routing": nil, "maintenance": a.maintenance, "name": a.name, "owner": user(),
 		"organization": s.teamRef(a.team), "team": s.teamRef(a.team), "region": map[string]any{"id": regionID, "name": "us"},
 		"released_at": ts(a.releasedAt), "repo_size": nil, "slug_size": nil, "space": nil,
 		"stack": appStack(a), "updated_at": ts(a.updated), "web_url": a.webURL,
@@ -375,6 +376,34 @@ func (s *Server) getApp(_ *http.Request, p []string, _ []byte) (reply, *apiError
 	a, e := s.app(p[0])
 	if e != nil {
 		return reply{}, e
+	}
+	return ok(s.appJSON(a))
+}
+
+// patchApp updates an app. Of the fields the schema allows (build_stack, maintenance, name), the
+// server models maintenance mode, which makes no release (Dev Center, Maintenance Mode: turning it
+// on or off does not alter running dynos; Release Phase lists what makes a release, and it is not
+// among them); a rename or a stack change is answered 422, as something this server does not do.
+func (s *Server) patchApp(_ *http.Request, p []string, body []byte) (reply, *apiError) {
+	a, e := s.app(p[0])
+	if e != nil {
+		return reply{}, e
+	}
+	var in struct {
+		Maintenance *bool           `json:"maintenance"`
+		Name        json.RawMessage `json:"name"`
+		BuildStack  json.RawMessage `json:"build_stack"`
+	}
+	if e := decodeBody(body, &in); e != nil {
+		return reply{}, e
+	}
+	if in.Name != nil || in.BuildStack != nil {
+		return reply{}, errorf(http.StatusUnprocessableEntity, "invalid_params", "The test server does not rename apps or change their stack.")
+	}
+	if in.Maintenance != nil && *in.Maintenance != a.maintenance {
+		a.maintenance = *in.Maintenance
+		a.updated = s.now()
+		s.maintenanceLog = append(s.maintenanceLog, MaintenanceChange{App: a.name, On: a.maintenance, At: time.Now()})
 	}
 	return ok(s.appJSON(a))
 }

@@ -52,9 +52,9 @@ func shortCommit(c string) string {
 }
 
 // newRelease creates a release running slugID with the app's current config.
-// When the app has a release phase and there is code to run it, the release
-// stays pending while the phase runs and then succeeds or fails. The caller
-// holds the lock.
+// When the slug names a release process type, the release stays pending while
+// the release phase runs and then succeeds or fails (as the app's
+// SetReleasePhase says). The caller holds the lock.
 func (s *Server) newRelease(a *appRec, slugID, description string) *releaseRec {
 	now := s.now()
 	r := &releaseRec{
@@ -64,7 +64,7 @@ func (s *Server) newRelease(a *appRec, slugID, description string) *releaseRec {
 	a.nextVersion++
 	a.releaseIDs = append(a.releaseIDs, r.id)
 	s.releases[r.id] = r
-	if !a.releasePhase || slugID == "" {
+	if sl := s.slugs[slugID]; sl == nil || sl.releaseCmd == "" {
 		r.status = "succeeded"
 		a.releasedAt = now
 		return r

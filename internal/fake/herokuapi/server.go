@@ -99,14 +99,15 @@ type Server struct {
 	nextTimer int
 	wg        sync.WaitGroup
 
-	requests    []Request
-	violations  []string
-	work        []workSpan   // simulated work timers that fired (timing.go)
-	settlements []Settlement // when builds, releases, review apps and promotions settled
-	injectors   []func(*http.Request) (int, bool)
-	disrupters  []func(*http.Request) (Disruption, bool)
-	tokens      float64
-	refilledAt  time.Time
+	requests       []Request
+	violations     []string
+	work           []workSpan   // simulated work timers that fired (timing.go)
+	settlements    []Settlement // when builds, releases, review apps and promotions settled
+	maintenanceLog []MaintenanceChange
+	injectors      []func(*http.Request) (int, bool)
+	disrupters     []func(*http.Request) (Disruption, bool)
+	tokens         float64
+	refilledAt     time.Time
 
 	pipelines  map[string]*pipelineRec
 	apps       map[string]*appRec

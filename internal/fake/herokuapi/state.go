@@ -89,6 +89,7 @@ type appRec struct {
 	team             string // owning team's ID, "" for a personal app
 	container        bool   // on the container stack (heroku.yml apps, SetContainerStack)
 	fir              bool   // of the Fir generation: builds make OCI images (SetFir)
+	maintenance      bool   // maintenance mode: the router answers every request with the maintenance page
 	deleted          bool
 }
 
@@ -278,15 +279,75 @@ func (s *Server) AddDomain(app, hostname, cname, acmStatus string) {
 	a.domains = append(a.domains, &domainRec{id: newID(), hostname: hostname, kind: "custom", cname: cname, acmStatus: acmStatus, created: now, updated: now})
 }
 
-// SetReleasePhase declares a release phase on the app (as a Procfile
-// "release:" line would); ok=false makes its release phases fail, leaving
-// the release "failed" and the previous release current.
+// SetReleasePhase declares a release phase on the app's later builds (as a Procfile "release:"
+// line would: the slug's process types name release); ok=false makes release phases on the app
+// fail, leaving the release "failed" and the previous release current. As on Heroku, a release runs
+// a release phase when its slug names one, whichever app built the slug (a promotion runs the
+// promoted slug's release phase on the target).
 func (s *Server) SetReleasePhase(app string, ok bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	a := s.mustApp(app)
 	a.releasePhase = true
 	a.releaseOK = ok
+}
+
+// RemoveReleasePhase makes the app's later builds declare no release phase (a Procfile without a
+// "release:" line). Releases of slugs built before still run theirs.
+func (s *Server) RemoveReleasePhase(app string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a := s.mustApp(app)
+	a.releasePhase = false
+	a.releaseOK = true
+}
+
+// SetMaintenance turns the app's maintenance mode on or off as an operator would (heroku
+// maintenance:on), without the client.
+func (s *Server) SetMaintenance(app string, on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a := s.mustApp(app)
+	if a.maintenance != on {
+		a.maintenance = on
+		s.maintenanceLog = append(s.maintenanceLog, MaintenanceChange{App: a.name, On: on, At: time.Now()})
+	}
+}
+
+// MaintenanceChange is one change of an app's maintenance mode, at the wall-clock time it was made.
+type MaintenanceChange struct {
+	App string
+	On  bool
+	At  time.Time
+}
+
+// MaintenanceChanges returns every change of any app's maintenance mode, in order.
+func (s *Server) MaintenanceChanges() []MaintenanceChange {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.maintenanceLog)
+}
+
+// MaintenancePage is the body the router serves for an app in maintenance mode, with status 503
+// (Dev Center, Maintenance Mode: "your application will serve a static maintenance page to all
+// visitors"; the router logs it as error H80).
+const MaintenancePage = "<!DOCTYPE html><html><head><title>Offline for Maintenance</title></head><body><p>This app is undergoing maintenance right now. Please check back later.</p></body></html>\n"
+
+// Route is what Heroku's router does with a request to host: ok is false when no app has that
+// hostname (its default *.herokuapp.com domain or a custom one); maintenance is true when the app
+// is in maintenance mode, and the router then answers 503 with MaintenancePage without passing
+// the request to the app.
+func (s *Server) Route(host string) (app string, maintenance, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, a := range s.apps {
+		for _, d := range a.domains {
+			if strings.EqualFold(d.hostname, host) {
+				return a.name, a.maintenance, true
+			}
+		}
+	}
+	return "", false, false
 }
 
 // ExpireRelease marks the app's release of that version expired, as Heroku does with releases
