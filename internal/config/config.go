@@ -30,6 +30,20 @@ const (
 	ReviewModeAppSetup  = "app-setup"
 )
 
+// Maintenance modes accepted by the maintenance input: when a staging or prod deploy puts the app
+// into Heroku's maintenance mode (deploy.Runner, maintenance.go).
+const (
+	MaintenanceNever      = "never"      // the action never reads or changes maintenance mode
+	MaintenanceMigrations = "migrations" // around a release that runs a release phase
+	MaintenanceAlways     = "always"     // around every build or promotion
+)
+
+// MaintenanceModes returns the values the maintenance input accepts, in the order error messages
+// list them.
+func MaintenanceModes() []string {
+	return []string{MaintenanceNever, MaintenanceMigrations, MaintenanceAlways}
+}
+
 // Defaults of the inputs (action.yml states the same values).
 const (
 	DefaultHerokuAPIURL  = "https://api.heroku.com"
@@ -80,6 +94,7 @@ type Config struct {
 	Rollback       bool
 	RollbackApp    string // stage rollback: "prod" (default) or "staging"
 	RollbackTo     int    // stage rollback: the release version to go back to; 0 means the newest earlier release that ran other code
+	Maintenance    string // never|migrations|always: maintenance mode around staging and prod releases
 	DryRun         bool
 	PRComment      bool // one sticky comment on a review app's pull request
 	HerokuCI       bool // run the Heroku CI tests before a review or staging deploy, which they gate
@@ -151,6 +166,7 @@ func Load(getenv func(string) string) (Config, error) {
 		Team:           action.GetInput("team"),
 		HealthPath:     action.GetInput("health_path"),
 		RollbackApp:    in("rollback_app", "prod"),
+		Maintenance:    in("maintenance", MaintenanceNever),
 		GitHub: GitHubEnv{
 			Workspace:   getenv("GITHUB_WORKSPACE"),
 			EventName:   getenv("GITHUB_EVENT_NAME"),
@@ -268,6 +284,9 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	if c.RollbackApp != "prod" && c.RollbackApp != "staging" {
 		fail("input %q: %q is not an app of the pipeline the action rolls back: use prod or staging", "rollback_app", c.RollbackApp)
+	}
+	if !slices.Contains(MaintenanceModes(), c.Maintenance) {
+		fail("input %q: %q is not a maintenance mode: use never, migrations (maintenance mode while a release phase runs, e.g. database migrations) or always", "maintenance", c.Maintenance)
 	}
 	if raw := action.GetInput("rollback_to"); raw != "" {
 		v, err := strconv.Atoi(strings.TrimPrefix(strings.TrimPrefix(raw, "v"), "V"))

@@ -60,6 +60,7 @@ func defaults() Config {
 		ReviewMode:     "review-app",
 		Rollback:       true,
 		RollbackApp:    "prod",
+		Maintenance:    "never",
 		PRComment:      true,
 		GitHub: GitHubEnv{
 			ServerURL: "https://github.com",
@@ -103,6 +104,7 @@ func TestLoad(t *testing.T) {
 				"INPUT_HEALTH_PATH":               "/health",
 				"INPUT_ROLLBACK":                  "False",
 				"INPUT_DRY_RUN":                   "true",
+				"INPUT_MAINTENANCE":               "migrations",
 				"INPUT_PR_COMMENT":                "false",
 				"INPUT_HEALTH_TIMEOUT":            "90s",
 				"INPUT_MIN_MASK_LENGTH":           "6",
@@ -150,6 +152,7 @@ func TestLoad(t *testing.T) {
 					MinMaskLength:          6,
 					Rollback:               false,
 					RollbackApp:            "prod",
+					Maintenance:            "migrations",
 					DryRun:                 true,
 					GitHub: GitHubEnv{
 						Workspace:   "/github/workspace",
@@ -235,6 +238,8 @@ func TestLoadErrors(t *testing.T) {
 		{"boolean heroku_ci", with(map[string]string{"INPUT_HEROKU_CI": "yes"}), []string{`input "heroku_ci": "yes" is not a boolean: use true or false`}},
 		{"boolean rollback", with(map[string]string{"INPUT_ROLLBACK": "1"}), []string{`input "rollback": "1" is not a boolean: use true or false`}},
 		{"rollback_app", with(map[string]string{"INPUT_ROLLBACK_APP": "production"}), []string{`input "rollback_app": "production" is not an app of the pipeline the action rolls back: use prod or staging`}},
+		{"maintenance", with(map[string]string{"INPUT_MAINTENANCE": "on"}), []string{`input "maintenance": "on" is not a maintenance mode: use never, migrations (maintenance mode while a release phase runs, e.g. database migrations) or always`}},
+		{"maintenance is case-sensitive", with(map[string]string{"INPUT_MAINTENANCE": "Always"}), []string{`input "maintenance": "Always" is not a maintenance mode: use never, migrations (maintenance mode while a release phase runs, e.g. database migrations) or always`}},
 		{"rollback_to", with(map[string]string{"INPUT_ROLLBACK_TO": "latest"}), []string{`input "rollback_to": "latest" is not a release version: use the number Heroku shows, e.g. v41 or 41, or leave it empty for the newest earlier release that ran other code`}},
 		{"rollback_to zero", with(map[string]string{"INPUT_ROLLBACK_TO": "v0"}), []string{`input "rollback_to": "v0" is not a release version: use the number Heroku shows, e.g. v41 or 41, or leave it empty for the newest earlier release that ran other code`}},
 		{"boolean allow_pull_request_target", with(map[string]string{"INPUT_ALLOW_PULL_REQUEST_TARGET": "on"}), []string{`input "allow_pull_request_target": "on" is not a boolean: use true or false`}},
