@@ -199,6 +199,9 @@ func run(ctx context.Context, env Env, cfg config.Config, log *report.Workflow) 
 			return nil, 0, noScrub, badInput{err}
 		}
 		runner.GitHub = client
+		if cfg.GitHubToken != "" {
+			runner.MaintenanceRecords = client // records need a token: GitHub refuses writes without one
+		}
 	}
 	log.Infof("deploy-action %s: %s", Version, describe(p))
 	if cfg.GitHubToken == "" && cfg.GitHub.Repository != "" {

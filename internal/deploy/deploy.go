@@ -53,6 +53,10 @@ type Heroku interface {
 	Release(ctx context.Context, app, id string) (heroku.Release, error)
 	ReleaseConfigVars(ctx context.Context, app, release string) (map[string]string, error)
 	Domains(ctx context.Context, app string) ([]heroku.Domain, error)
+	// maintenance windows (maintenance.go)
+	SetMaintenance(ctx context.Context, app string, on bool) (heroku.App, error)
+	Build(ctx context.Context, app, id string) (heroku.Build, error)
+	Promotion(ctx context.Context, id string) (heroku.Promotion, error)
 	// review_mode app-setup
 	Couplings(ctx context.Context, pipelineID string) ([]heroku.Coupling, error)
 	PipelineTeam(ctx context.Context, pipelineID string) (string, error)
@@ -99,6 +103,10 @@ type Runner struct {
 	// (the copied-file check); its zero value means the config's secrets_dir in the workspace.
 	SecretsDir workspace.Dir
 
+	// MaintenanceRecords, when set, records the maintenance windows the run opens on GitHub, where
+	// the next run finds a window a stopped run left on (maintenance.go); nil without a token.
+	MaintenanceRecords MaintenanceRecords
+
 	// RateLimitWaited, when set, says how long Heroku requests have waited so far for the
 	// account's rate limit; after such a wait the commit is checked to be still the head of its
 	// pull request or branch before the next write to Heroku (superseded.go).
@@ -112,6 +120,7 @@ type Runner struct {
 	target       *target        // the app the deploy writes to, and what it ran before (aftermath.go)
 	unsetLater   *pendingUnset  // the vars that left the file, unset once the new code has passed
 	uploaded     *pendingUpload // the test run's upload, for the build of the same run
+	maint        maintenance    // the maintenance windows the run holds open (maintenance.go)
 }
 
 // Result is what a run did: the outputs, the summary and the check run are made from it.
@@ -130,11 +139,13 @@ type Result struct {
 	Phases     []Phase
 	Domains    []heroku.Domain
 	Notes      []string
-	Removed    []string       // review apps removed by a teardown or sweep
-	LogTail    string         // the end of the build and release output, secrets scrubbed
-	Secrets    int            // how many config vars were decrypted
-	TestRun    *TestRunResult // the Heroku CI test run (stage test, heroku_ci), nil when none ran
-	Skipped    string         // set when the run found nothing to do once under way: the notice why
+	Removed    []string // review apps removed by a teardown or sweep
+	// Maintenance is each maintenance window the run turned off or left on, by app.
+	Maintenance []MaintenanceWindow
+	LogTail     string         // the end of the build and release output, secrets scrubbed
+	Secrets     int            // how many config vars were decrypted
+	TestRun     *TestRunResult // the Heroku CI test run (stage test, heroku_ci), nil when none ran
+	Skipped     string         // set when the run found nothing to do once under way: the notice why
 	// Running says, after a failed deploy, what the app it wrote to runs now: "staging
 	// (pangeo-forge-api-staging) runs v11 (the previous code) with the new config vars set in v12",
 	// "production (…) runs v10 again (rolled back as v14)". Empty when the run succeeded or failed
@@ -246,9 +257,11 @@ func (r *Runner) deploy(ctx context.Context, p plan.Plan, res *Result) error {
 		}
 	}
 	if err := r.deployStage(ctx, p, pipeline, vars, res); err != nil {
+		r.maintenanceAfterFailure(ctx, res)
 		r.sayWhatRuns(ctx, p, res)
 		return err
 	}
+	r.maintenanceAfterFailure(ctx, res) // a window still open here would be a bug: never leave it silently
 	return nil
 }
 
@@ -503,11 +516,15 @@ func (r *Runner) unsetLeftVars(ctx context.Context, app heroku.App, res *Result)
 func (r *Runner) buildOn(ctx context.Context, p plan.Plan, app heroku.App, vars map[string]string, res *Result) error {
 	res.App, res.AppURL = app.Name, app.WebURL
 	// What the app runs is read before the first write: the state a failure is reported against.
-	rel, running, err := r.currentCode(ctx, app)
+	rel, slug, err := r.currentCode(ctx, app)
 	if err != nil {
 		return err
 	}
+	running := slug.Commit
 	r.aim(p, app, rel, running)
+	if err := r.checkMaintenance(ctx, p, app, res); err != nil {
+		return err
+	}
 	if err := r.applyVars(ctx, app, vars, res); err != nil {
 		return err
 	}
@@ -530,6 +547,12 @@ func (r *Runner) buildOn(ctx context.Context, p plan.Plan, app heroku.App, vars 
 		return err
 	}
 	defer archive.Remove()
+	if r.usesMaintenance(p) {
+		// A finished build releases at once: maintenance mode goes on before the build exists.
+		if err := r.enterMaintenance(ctx, p, app, r.releasePhaseOfBuild(slug), res); err != nil {
+			return err
+		}
+	}
 	var build heroku.Build
 	err = r.phase(res, "build", func() error {
 		var err error
@@ -538,6 +561,7 @@ func (r *Runner) buildOn(ctx context.Context, p plan.Plan, app heroku.App, vars 
 			return err
 		}
 		res.BuildID = build.ID
+		r.windowBuild(app.ID, build.ID)
 		end := r.Log.Group(fmt.Sprintf("Build %s on %s", short(build.ID), app.Name))
 		build, err = r.Heroku.WaitBuild(ctx, app.ID, build.ID, r.output())
 		end()
@@ -550,6 +574,10 @@ func (r *Runner) buildOn(ctx context.Context, p plan.Plan, app heroku.App, vars 
 		return fmt.Errorf("build %s succeeded but Heroku made no release", build.ID)
 	}
 	if err := r.phase(res, "release", func() error { return r.waitRelease(ctx, app, build.ReleaseID, res) }); err != nil {
+		return err
+	}
+	// The release phase has ended: the app leaves maintenance before its health check.
+	if err := r.leaveMaintenance(ctx, app, res); err != nil {
 		return err
 	}
 	if res.Action == "" {
@@ -608,7 +636,9 @@ func (r *Runner) finish(ctx context.Context, app heroku.App, res *Result, create
 		}
 	}
 	res.App, res.AppURL = app.Name, app.WebURL
-	if r.Config.HealthPath != "" {
+	if r.Config.HealthPath != "" && r.inOperatorMaintenance(id) {
+		r.Log.Warningf("Health check of %s skipped: the app is in maintenance mode (not turned on by this action), so Heroku's router answers every request with the maintenance page", app.Name)
+	} else if r.Config.HealthPath != "" {
 		if err := r.phase(res, "health check", func() error { return r.healthCheck(ctx, app) }); err != nil {
 			return err
 		}

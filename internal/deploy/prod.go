@@ -88,6 +88,9 @@ func (r *Runner) prod(ctx context.Context, p plan.Plan, pipeline heroku.Pipeline
 	r.Log.Infof("Promoting release v%d of %s to %s: %s", release.Version, stagingApp.Name, prodApp.Name, why)
 	res.App, res.Commit = prodApp.Name, slug.Commit
 	r.aim(p, prodApp, previous, "")
+	if err := r.checkMaintenance(ctx, p, prodApp, res); err != nil {
+		return err
+	}
 	if err := r.applyVars(ctx, prodApp, vars, res); err != nil {
 		return err
 	}
@@ -101,11 +104,17 @@ func (r *Runner) prod(ctx context.Context, p plan.Plan, pipeline heroku.Pipeline
 		res.Notes = append(res.Notes, note)
 		return r.finish(ctx, prodApp, res, false)
 	}
+	if r.usesMaintenance(p) {
+		if err := r.enterMaintenance(ctx, p, prodApp, releasePhaseOfPromotion(release, slug), res); err != nil {
+			return err
+		}
+	}
 	err = r.phase(res, "promotion", func() error {
 		promotion, err := r.Heroku.Promote(ctx, pipeline.ID, stagingApp.ID, release.ID, []string{prodApp.ID})
 		if err != nil {
 			return err
 		}
+		r.windowPromotion(prodApp.ID, promotion.ID)
 		end := r.Log.Group(fmt.Sprintf("Release on %s", prodApp.Name))
 		promoted, err := r.Heroku.WaitPromotion(ctx, promotion.ID, heroku.PromotedRelease{App: prodApp.ID, CodeID: release.CodeID(), After: prodNewest}, r.output())
 		end()
@@ -119,6 +128,10 @@ func (r *Runner) prod(ctx context.Context, p plan.Plan, pipeline heroku.Pipeline
 		return err
 	}
 	res.Action = fmt.Sprintf("promoted release v%d of %s", release.Version, stagingApp.Name)
+	// The release phase has ended: prod leaves maintenance before its health check.
+	if err := r.leaveMaintenance(ctx, prodApp, res); err != nil {
+		return err
+	}
 	if err := r.finish(ctx, prodApp, res, false); err != nil {
 		return r.rollbackAfter(ctx, prodApp, previous, res, err)
 	}

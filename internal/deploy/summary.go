@@ -23,6 +23,18 @@ func (res *Result) Outputs() [][2]string {
 			testNumber = strconv.Itoa(t.Number)
 		}
 	}
+	maint, maintSeconds := "", ""
+	if len(res.Maintenance) > 0 {
+		maint = "off"
+		var total time.Duration
+		for _, w := range res.Maintenance {
+			total += w.Duration
+			if w.LeftOn {
+				maint = "on"
+			}
+		}
+		maintSeconds = strconv.Itoa(int(total.Round(time.Second) / time.Second))
+	}
 	return [][2]string{
 		{"stage", string(res.Stage)},
 		{"deployment", res.Deployment},
@@ -35,7 +47,26 @@ func (res *Result) Outputs() [][2]string {
 		{"test_run_id", testID},
 		{"test_run_number", testNumber},
 		{"test_status", testStatus},
+		{"maintenance", maint},
+		{"maintenance_seconds", maintSeconds},
 	}
+}
+
+// MaintenanceLine says how long each app was in maintenance mode during the run: "in maintenance
+// for 42 s", with the app's name when several apps had a window; "" when none had.
+func (res *Result) MaintenanceLine() string {
+	var parts []string
+	for _, w := range res.Maintenance {
+		s := "in maintenance for " + seconds(w.Duration)
+		if w.LeftOn {
+			s += " so far, and still on (its release phase still ran when the run stopped)"
+		}
+		if len(res.Maintenance) > 1 {
+			s = w.App + " " + s
+		}
+		parts = append(parts, s)
+	}
+	return strings.Join(parts, "; ")
 }
 
 // Markdown renders the job summary of a run: what was deployed where, how long each phase took,
@@ -68,6 +99,9 @@ func (res *Result) Markdown(title string, runErr error) string {
 	}
 	if res.Release > 0 {
 		rows = append(rows, [2]string{"Release", fmt.Sprintf("v%d", res.Release)})
+	}
+	if m := res.MaintenanceLine(); m != "" {
+		rows = append(rows, [2]string{"Maintenance", m})
 	}
 	if t := res.TestRun; t != nil && t.Number > 0 {
 		rows = append(rows, [2]string{"Heroku CI test run", fmt.Sprintf("#%d %s in %s", t.Number, orNone(t.Status), t.Duration.Round(time.Millisecond))})

@@ -177,6 +177,7 @@ func (v *view) summary() string {
 		{"Commit", v.commitLink(commit)},
 		{"Build", markdown.Code(res.BuildID)},
 		{"Release", release},
+		{"Maintenance", res.MaintenanceLine()},
 		{"Config vars set", strings.Join(res.VarsSet, ", ")},
 		{"Config vars unset", strings.Join(res.VarsUnset, ", ")},
 		{"Review apps removed", strings.Join(res.Removed, ", ")},
@@ -198,6 +199,19 @@ func (v *view) summary() string {
 
 // statusDescription is the deployment status line (GitHub keeps 140 characters).
 func (v *view) statusDescription() string {
+	d := v.describeStatus()
+	if v.res != nil {
+		for _, w := range v.res.Maintenance {
+			if w.LeftOn {
+				// Said first: GitHub keeps 140 characters, and this is what an operator must act on.
+				d = fmt.Sprintf("%s left in maintenance mode (release phase still running). %s", w.App, d)
+			}
+		}
+	}
+	return d
+}
+
+func (v *view) describeStatus() string {
 	switch v.conclusion {
 	case "success":
 		if v.res.Stage == plan.StageRollback && v.res.Release > 0 {

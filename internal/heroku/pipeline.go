@@ -139,7 +139,7 @@ func (c *Client) App(ctx context.Context, nameOrID string) (App, error) {
 	return toApp(&a), nil
 }
 
-func toApp(a *heroku.App) App {
+func toApp(a *apiApp) App {
 	return App{ID: a.ID, Name: a.Name, WebURL: a.WebURL, Stack: a.Stack.Name, BuildStack: a.BuildStack.Name, Generation: generationName(a.Generation), Maintenance: a.Maintenance}
 }
 
@@ -148,7 +148,7 @@ func toApp(a *heroku.App) App {
 // dynos are not restarted, the router stops (or resumes) passing requests to them. It returns the
 // app as Heroku answers it, with the mode it now has.
 func (c *Client) SetMaintenance(ctx context.Context, app string, on bool) (App, error) {
-	var a heroku.App
+	var a apiApp
 	if err := c.patch(ctx, &a, p("/apps/", app), heroku.AppUpdateOpts{Maintenance: &on}); err != nil {
 		state := "off"
 		if on {

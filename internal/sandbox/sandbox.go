@@ -85,6 +85,22 @@ type World struct {
 	mu        sync.Mutex
 	appStatus func(host, path string) int
 	untracked map[string]bool // workspace files no commit has (WriteUntracked)
+	appHits   []AppRequest
+}
+
+// AppRequest is one request to an app's *.herokuapp.com URL (the health check), as the router
+// answered it.
+type AppRequest struct {
+	Host, Path string
+	Status     int
+	At         time.Time // wall clock, comparable with herokuapi.Request.Received
+}
+
+// AppRequests returns every request made to the apps' URLs, in order.
+func (w *World) AppRequests() []AppRequest {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]AppRequest(nil), w.appHits...)
 }
 
 // SetAppStatus decides what the deployed apps answer on their *.herokuapp.com URLs (the health
@@ -96,7 +112,9 @@ func (w *World) SetAppStatus(f func(host, path string) int) {
 }
 
 // appsTransport answers requests to the apps' *.herokuapp.com URLs in memory (nothing leaves the
-// machine) and sends every other request on.
+// machine) and sends every other request on. It plays Heroku's router: an app in maintenance mode
+// (as the Heroku test server has it) gets the maintenance page with 503 and the app never sees the
+// request; otherwise the app answers as SetAppStatus says.
 type appsTransport struct{ w *World }
 
 func (t appsTransport) RoundTrip(r *http.Request) (*http.Response, error) {
@@ -107,14 +125,21 @@ func (t appsTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	t.w.mu.Lock()
 	f := t.w.appStatus
 	t.w.mu.Unlock()
-	status := http.StatusOK
-	if f != nil {
+	status, body := http.StatusOK, ""
+	header := http.Header{}
+	if _, maintenance, _ := t.w.Heroku.Route(host); maintenance {
+		status, body = http.StatusServiceUnavailable, herokuapi.MaintenancePage
+		header.Set("Content-Type", "text/html; charset=utf-8")
+	} else if f != nil {
 		status = f(host, r.URL.Path)
 	}
+	t.w.mu.Lock()
+	t.w.appHits = append(t.w.appHits, AppRequest{Host: host, Path: r.URL.Path, Status: status, At: time.Now()})
+	t.w.mu.Unlock()
 	return &http.Response{
 		StatusCode: status, Status: fmt.Sprintf("%d %s", status, http.StatusText(status)),
 		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
-		Header: http.Header{}, Body: io.NopCloser(strings.NewReader("")), Request: r,
+		Header: header, Body: io.NopCloser(strings.NewReader(body)), Request: r,
 	}, nil
 }
 
