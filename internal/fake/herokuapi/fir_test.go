@@ -50,6 +50,9 @@ func TestFirApps(t *testing.T) {
 	}
 	wantStatus(t, call(t, s, "POST", "/apps/"+stg.Name+"/releases", map[string]any{"slug": b.ImageID}), http.StatusNotFound)
 
+	if g := call(t, s, "GET", "/apps/"+s.AddApp("flow-dev", "flow", "development").Name, nil).json(t)["generation"].(map[string]any)["name"]; g != "fir" {
+		t.Errorf("an app seeded into the Fir pipeline is of generation %v, want fir", g)
+	}
 	cedar := s.AddApp("cedar-app", "", "")
 	r = call(t, s, "POST", "/pipeline-couplings", map[string]any{"app": cedar.ID, "pipeline": p.ID, "stage": "development"})
 	wantStatus(t, r, http.StatusUnprocessableEntity)

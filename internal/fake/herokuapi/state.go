@@ -213,6 +213,7 @@ func (s *Server) AddApp(name, pipeline, stage string) App {
 	a := s.createApp(name, nil)
 	if stage != "" {
 		p := s.mustPipeline(pipeline)
+		a.fir = p.fir // a pipeline's apps are all of its generation
 		s.couple(p.id, a.id, stage)
 	}
 	return s.appView(a)
