@@ -78,7 +78,7 @@ func Lifecycle() []Step {
 		},
 		{
 			Name: "pr-updated", Title: "Pull request #80 updated: build on its review app", Event: "pull_request",
-			Payload: PullRequestEvent("synchronize", PR, CommitUpdated), Checkout: CommitUpdated,
+			Payload: PullRequestEvent("synchronize", PR, CommitUpdated), Checkout: CommitUpdated, Pushed: true,
 			SHA: SHA("merge-ref-2"), Ref: "refs/pull/80/merge",
 		},
 		{

@@ -38,6 +38,22 @@ const (
 // Prepare lays out step as Run would, without running it: it writes the event payload, the empty
 // output and summary files and checks out the workspace, and returns the environment Run would use.
 func (w *World) Prepare(step Step) (*Prepared, error) {
+	if step.Pushed {
+		pr, _ := step.Payload["pull_request"].(map[string]any)
+		head, _ := pr["head"].(map[string]any)
+		var number int
+		switch n := pr["number"].(type) {
+		case int:
+			number = n
+		case float64: // a payload read from JSON
+			number = int(n)
+		}
+		sha, _ := head["sha"].(string)
+		if number == 0 || sha == "" {
+			return nil, fmt.Errorf("step %q is Pushed but its payload names no pull request number and head sha", step.Name)
+		}
+		w.GitHub.SetPullRequestHead(Repository, number, sha)
+	}
 	runDir, err := os.MkdirTemp(w.dir, "prepared-")
 	if err != nil {
 		return nil, err

@@ -259,8 +259,12 @@ type Step struct {
 	// OwnWorkspace gives the step a copy of the workspace of its own, as concurrent jobs have on
 	// their own runners, so that steps run at once can check out different commits.
 	OwnWorkspace bool
-	SHA          string // GITHUB_SHA
-	Ref          string // GITHUB_REF
+	// Pushed says that the event follows a push to its pull request: GitHub has moved the pull
+	// request's head to the event's head commit before sending the event, and Prepare moves it on
+	// the GitHub test server the same way (review runs check that their commit is the head).
+	Pushed bool
+	SHA    string // GITHUB_SHA
+	Ref    string // GITHUB_REF
 }
 
 // Run is what one step produced.

@@ -199,6 +199,15 @@ func (s *Server) AddPullRequest(repo string, pr PullRequest) {
 	r.pulls[pr.Number] = &pr
 }
 
+// SetPullRequestHead moves a pull request's head to a commit, as a push to its branch does.
+func (s *Server) SetPullRequestHead(repo string, number int, sha string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if pr, ok := s.seedRepo(repo).pulls[number]; ok {
+		pr.HeadSHA = sha
+	}
+}
+
 // ClosePullRequest closes a pull request (without merging it).
 func (s *Server) ClosePullRequest(repo string, number int) {
 	s.mu.Lock()

@@ -145,7 +145,7 @@ func (s *Server) startBuild(a *appRec, blobURL, checksum string, hasChecksum boo
 		for _, w := range s.buildPrint {
 			b.log.write("%s", w)
 		}
-		s.after(s.opt.BuildTime*2/3, func() {
+		s.after(s.opt.BuildTime*2/3, s.heldUntilReleased(version, func() {
 			if failMsg != "" {
 				fail("%s", failMsg)
 				return
@@ -174,9 +174,21 @@ func (s *Server) startBuild(a *appRec, blobURL, checksum string, hasChecksum boo
 			if b.onDone != nil {
 				rel.whenSettled(func(*releaseRec) { b.onDone(b) })
 			}
-		})
+		}))
 	})
 	return b
+}
+
+// heldUntilReleased is f, or when HoldBuilds holds builds of version, f put off until the hold is
+// released. The caller holds the lock.
+func (s *Server) heldUntilReleased(version string, f func()) func() {
+	return func() {
+		if h := s.holds[version]; h != nil && !h.released {
+			h.waiting = append(h.waiting, f)
+			return
+		}
+		f()
+	}
 }
 
 // blobFor finds the uploaded blob a source_blob.url names. Heroku downloads

@@ -121,10 +121,11 @@ type Server struct {
 	targets    map[string]*targetRec
 	appSetups  map[string]*appSetupRec
 	teams      map[string]*teamRec
-	addonFails map[string]string // add-on (service or service:plan) -> provisioning error
-	postdeploy *postdeployResult // how app setups' postdeploy scripts end; nil: exit 0
-	buildPrint []string          // what every later build's build script prints, write by write
-	ci         ciState           // Heroku CI: test runs and their nodes (testruns.go)
+	addonFails map[string]string     // add-on (service or service:plan) -> provisioning error
+	postdeploy *postdeployResult     // how app setups' postdeploy scripts end; nil: exit 0
+	buildPrint []string              // what every later build's build script prints, write by write
+	holds      map[string]*buildHold // builds held by commit (HoldBuilds)
+	ci         ciState               // Heroku CI: test runs and their nodes (testruns.go)
 	logs       []*outputLog
 	routes     map[string]handler
 }

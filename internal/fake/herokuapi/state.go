@@ -415,6 +415,38 @@ func (s *Server) SetBuildOutput(writes []string) {
 	s.buildPrint = append([]string(nil), writes...)
 }
 
+// HoldBuilds keeps every build of the commit version (its source_blob.version) running once its
+// work is done, its output stream open, until the returned func is called: then each held build
+// ends as it would have (slug, release), in the order it was held. Tests use it to make an older
+// run's build finish after a newer run's. Calling the func again does nothing.
+func (s *Server) HoldBuilds(version string) (release func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.holds == nil {
+		s.holds = map[string]*buildHold{}
+	}
+	h := &buildHold{}
+	s.holds[version] = h
+	return func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if h.released {
+			return
+		}
+		h.released = true
+		for _, f := range h.waiting {
+			s.after(0, f)
+		}
+		h.waiting = nil
+	}
+}
+
+// buildHold is one HoldBuilds: the builds' last steps, waiting for the release.
+type buildHold struct {
+	released bool
+	waiting  []func()
+}
+
 // FailBuilds makes every later build of the app fail, its output stream
 // ending with message; an empty message makes builds succeed again.
 func (s *Server) FailBuilds(app, message string) {
