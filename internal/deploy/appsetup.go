@@ -103,11 +103,15 @@ func (r *Runner) reviewAppSetup(ctx context.Context, p plan.Plan, pipeline herok
 	}
 	env[ManagedVar] = changes.Managed
 
+	head := r.headBeforeBuild(ctx, p) // read while the source uploads
 	archive, src, err := r.upload(ctx, res)
 	if err != nil {
 		return err
 	}
 	defer archive.Remove()
+	if err := head(); err != nil {
+		return err
+	}
 
 	var app heroku.App
 	err = r.phase(res, "app setup", func() error {
@@ -152,6 +156,7 @@ func (r *Runner) reviewAppSetup(ctx context.Context, p plan.Plan, pipeline herok
 	}
 	res.VarsSet = changes.Set
 	res.Action = "created review app"
+	r.settleAfter(p, app.ID, "")
 	return r.finish(ctx, app, res, true)
 }
 

@@ -50,6 +50,7 @@ type Heroku interface {
 	Promote(ctx context.Context, pipelineID, sourceAppID, sourceReleaseID string, targetAppIDs []string) (heroku.Promotion, error)
 	WaitPromotion(ctx context.Context, id string, on heroku.PromotedRelease, log io.Writer) (heroku.Release, error)
 	Rollback(ctx context.Context, app, releaseID string) (heroku.Release, error)
+	ReleaseSlug(ctx context.Context, app, slugID, description string) (heroku.Release, error)
 	Release(ctx context.Context, app, id string) (heroku.Release, error)
 	ReleaseConfigVars(ctx context.Context, app, release string) (map[string]string, error)
 	Domains(ctx context.Context, app string) ([]heroku.Domain, error)
@@ -121,6 +122,7 @@ type Runner struct {
 	unsetLater   *pendingUnset  // the vars that left the file, unset once the new code has passed
 	uploaded     *pendingUpload // the test run's upload, for the build of the same run
 	maint        maintenance    // the maintenance windows the run holds open (maintenance.go)
+	settle       *settleCheck   // the head check after this run's release, made by finish (superseded.go)
 }
 
 // Result is what a run did: the outputs, the summary and the check run are made from it.
@@ -258,7 +260,9 @@ func (r *Runner) deploy(ctx context.Context, p plan.Plan, res *Result) error {
 	}
 	if err := r.deployStage(ctx, p, pipeline, vars, res); err != nil {
 		r.maintenanceAfterFailure(ctx, res)
-		r.sayWhatRuns(ctx, p, res)
+		if s := (*supersededError)(nil); !errors.As(err, &s) {
+			r.sayWhatRuns(ctx, p, res) // a superseded run did not fail: the newer run deploys
+		}
 		return err
 	}
 	r.maintenanceAfterFailure(ctx, res) // a window still open here would be a bug: never leave it silently
@@ -515,12 +519,16 @@ func (r *Runner) unsetLeftVars(ctx context.Context, app heroku.App, res *Result)
 // release.
 func (r *Runner) buildOn(ctx context.Context, p plan.Plan, app heroku.App, vars map[string]string, res *Result) error {
 	res.App, res.AppURL = app.Name, app.WebURL
+	head := r.headBeforeBuild(ctx, p)
 	// What the app runs is read before the first write: the state a failure is reported against.
 	rel, slug, err := r.currentCode(ctx, app)
 	if err != nil {
 		return err
 	}
 	running := slug.Commit
+	if err := head(); err != nil {
+		return err
+	}
 	r.aim(p, app, rel, running)
 	if err := r.checkMaintenance(ctx, p, app, res); err != nil {
 		return err
@@ -580,6 +588,7 @@ func (r *Runner) buildOn(ctx context.Context, p plan.Plan, app heroku.App, vars 
 	if err := r.leaveMaintenance(ctx, app, res); err != nil {
 		return err
 	}
+	r.settleAfter(p, app.ID, build.SlugID)
 	if res.Action == "" {
 		res.Action = "built " + short(p.Commit)
 	}
@@ -609,12 +618,30 @@ func (r *Runner) finish(ctx context.Context, app heroku.App, res *Result, create
 	if app.Name == "" {
 		wg.Go(func() { full, appErr = r.Heroku.App(ctx, id) })
 	}
+	// After a review or staging run's release: is the commit still the head, and does the app
+	// still run the release (superseded.go)? Read beside the rest, so no round trip is added.
+	check := r.takeSettle(id)
+	var (
+		headErr, currentErr error
+		current             heroku.Release
+	)
+	if check != nil {
+		wg.Go(func() { headErr = r.headNow(ctx, check.p) })
+		if check.slugID != "" {
+			wg.Go(func() { current, currentErr = r.Heroku.CurrentRelease(ctx, id) })
+		}
+	}
 	wg.Wait()
 	if app.Name == "" {
 		if appErr != nil {
 			return appErr
 		}
 		app = full
+	}
+	if check != nil {
+		if err := r.settled(ctx, app, check, headErr, current, currentErr, res); err != nil {
+			return err
+		}
 	}
 	if domainsErr != nil {
 		r.Log.Warningf("could not read the custom domains of %s: %v", app.Name, domainsErr)

@@ -19,13 +19,16 @@ func GitHubReads(p plan.Plan, cfg config.Config) []string {
 	switch p.Stage {
 	case plan.StageReview:
 		reads = append(reads, fmt.Sprintf("the copied-secrets check reads the staging and production secrets files on branches %s and %s", cfg.StagingBranch, cfg.ProdBranch))
+		if p.PR != 0 && p.Commit != "" {
+			reads = append(reads, fmt.Sprintf("the superseded check reads the head of pull request #%d before the build and after the release", p.PR))
+		}
 	case plan.StageTeardown:
 		if p.Sweep {
 			reads = append(reads, "the sweep reads whether each review app's pull request is closed")
 		}
 	}
 	if (p.Stage == plan.StageStaging || p.Stage == plan.StageProd) && !p.Manual && p.Branch != "" && p.Commit != "" {
-		reads = append(reads, fmt.Sprintf("the stale-deploy guard reads the head of branch %s", p.Branch))
+		reads = append(reads, fmt.Sprintf("the stale-deploy guard reads the head of branch %s (before the first write; staging: after the release too)", p.Branch))
 	}
 	if p.Stage == plan.StageProd && !p.Manual {
 		reads = append(reads, "prod compares the pushed commit's tree with staging's when staging runs another commit")

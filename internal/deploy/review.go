@@ -96,6 +96,7 @@ func (r *Runner) updateReviewApp(ctx context.Context, p plan.Plan, ra heroku.Rev
 // one never received this run's environment: an errored one is replaced, any other is updated
 // like an existing app, so that the config vars reported are the ones Heroku holds.
 func (r *Runner) createReviewApp(ctx context.Context, p plan.Plan, pipeline heroku.Pipeline, vars map[string]string, res *Result) error {
+	head := r.headBeforeBuild(ctx, p) // read while the source uploads
 	archive, src, err := r.upload(ctx, res)
 	if err != nil {
 		return err
@@ -106,6 +107,9 @@ func (r *Runner) createReviewApp(ctx context.Context, p plan.Plan, pipeline hero
 			archive.Remove()
 		}
 	}()
+	if err := head(); err != nil {
+		return err
+	}
 	env := make(map[string]string, len(vars)+1)
 	for name, value := range vars {
 		env[name] = value
@@ -160,6 +164,7 @@ func (r *Runner) createReviewApp(ctx context.Context, p plan.Plan, pipeline hero
 	}
 	res.VarsSet = changes.Set
 	res.Action = "created review app"
+	r.settleAfter(p, ra.AppID, "")
 	// Only the app's ID is known: finish reads the app with its release and domains.
 	return r.finish(ctx, heroku.App{ID: ra.AppID}, res, true)
 }

@@ -12,7 +12,10 @@ import (
 
 // supersededError ends a run whose commit is no longer the head of its pull request or branch: a
 // newer push has its own run, which deploys the newer commit. Run reports it as a skip.
-type supersededError struct{ notice string }
+type supersededError struct {
+	notice string
+	head   string // the newer commit
+}
 
 func (e *supersededError) Error() string { return e.notice }
 
@@ -41,7 +44,7 @@ func (r *Runner) headNow(ctx context.Context, p plan.Plan) error {
 	if head == p.Commit {
 		return nil
 	}
-	return &supersededError{fmt.Sprintf("superseded: %s is no longer the head of %s (a newer push, %s, exists); the run of %s deploys that one", short(p.Commit), of, short(head), short(head))}
+	return &supersededError{notice: fmt.Sprintf("superseded: %s is no longer the head of %s (a newer push, %s, exists); the run of %s deploys that one", short(p.Commit), of, short(head), short(head)), head: head}
 }
 
 // headGuard checks the head again before each write to Heroku when requests have waited for the
@@ -91,6 +94,13 @@ func (g *headGuard) Promote(ctx context.Context, pipelineID, sourceAppID, source
 	return g.Heroku.Promote(ctx, pipelineID, sourceAppID, sourceReleaseID, targetAppIDs)
 }
 
+func (g *headGuard) ReleaseSlug(ctx context.Context, app, slugID, description string) (heroku.Release, error) {
+	if err := g.before(ctx); err != nil {
+		return heroku.Release{}, err
+	}
+	return g.Heroku.ReleaseSlug(ctx, app, slugID, description)
+}
+
 func (g *headGuard) CreateAppSetup(ctx context.Context, s heroku.AppSetupCreate) (heroku.AppSetup, error) {
 	if err := g.before(ctx); err != nil {
 		return heroku.AppSetup{}, err
@@ -119,4 +129,88 @@ func (r *Runner) guarded(ctx context.Context, p plan.Plan, res *Result, deploy f
 		return r.skip(res, s.notice)
 	}
 	return err
+}
+
+// headBeforeBuild starts the check that a review run's commit is still the head of its pull
+// request, for the moment before the run's first write to the app (config vars, the build, the
+// review app or app setup): without a concurrency group, a push while a run is under way starts a
+// second run, and the older one must not build over it. The GitHub read goes out at once, beside
+// the Heroku requests that precede the write; the returned func waits for it and returns a
+// *supersededError when the run is superseded. Staging and prod have their own check before the
+// first write (staleSkip).
+func (r *Runner) headBeforeBuild(ctx context.Context, p plan.Plan) func() error {
+	if p.Stage != plan.StageReview {
+		return func() error { return nil }
+	}
+	done := make(chan error, 1)
+	go func() { done <- r.headNow(ctx, p) }()
+	return func() error { return <-done }
+}
+
+// settleCheck is what finish checks once the run's release has passed: that the commit is still
+// the head (else the run ends superseded), and, when the run built slugID on the app, that the app
+// still runs it.
+type settleCheck struct {
+	p      plan.Plan
+	appID  string
+	slugID string // "" when the run does not know its slug (a review app's creation): head check only
+}
+
+// settleAfter asks finish for the checks after the release of a review or staging run on appID.
+// Prod is left out: a promotion's release is the staging slug, and a failed prod check rolls back.
+func (r *Runner) settleAfter(p plan.Plan, appID, slugID string) {
+	if p.Stage != plan.StageReview && p.Stage != plan.StageStaging {
+		return
+	}
+	r.settle = &settleCheck{p: p, appID: appID, slugID: slugID}
+}
+
+// takeSettle hands finish the check pending for appID, if any.
+func (r *Runner) takeSettle(appID string) *settleCheck {
+	c := r.settle
+	r.settle = nil
+	if c == nil || c.appID != appID {
+		return nil
+	}
+	return c
+}
+
+// settled acts on the checks after the release. The head (headErr) and the app's current release
+// (current, currentErr) were read at once, beside finish's own reads.
+//
+// A run whose commit is no longer the head ends superseded: its release stays (it is not rolled
+// back: the newer run's release follows it, or has already been made and is put back below, by the
+// newer run). A run that is still the head makes sure the app runs its release: when another
+// release of other code became current after it (an older run's build that finished later), it
+// releases its slug again and says so.
+func (r *Runner) settled(ctx context.Context, app heroku.App, c *settleCheck, headErr error, current heroku.Release, currentErr error, res *Result) error {
+	if s := (*supersededError)(nil); errors.As(headErr, &s) {
+		return &supersededError{notice: fmt.Sprintf("%s; this run's release v%d of %s stays on %s until then (an older commit's release is not rolled back)", s.notice, res.Release, short(c.p.Commit), app.Name), head: s.head}
+	} else if headErr != nil {
+		// The release is made and passed; a failed read cannot undo it.
+		r.Log.Warningf("%v; the release v%d of %s on %s stands", headErr, res.Release, short(c.p.Commit), app.Name)
+	}
+	if c.slugID == "" {
+		return nil
+	}
+	if currentErr != nil {
+		r.Log.Warningf("could not check that %s still runs this run's release v%d: %v", app.Name, res.Release, currentErr)
+		return nil
+	}
+	if current.SlugID == c.slugID || current.Version < res.Release {
+		return nil // ours, or a config change on top of it
+	}
+	note := fmt.Sprintf("%s ran v%d, a release of other code made after this run's v%d (an older push whose build finished later): released %s again", app.Name, current.Version, res.Release, short(c.p.Commit))
+	r.Log.Noticef("%s", note)
+	return r.phase(res, "release again", func() error {
+		rel, err := r.Heroku.ReleaseSlug(ctx, app.ID, c.slugID, fmt.Sprintf("Deploy %s again (deploy-action: an older run's v%d landed after v%d)", short(c.p.Commit), current.Version, res.Release))
+		if err != nil {
+			return fmt.Errorf("%s: %w", note, err)
+		}
+		if err := r.waitRelease(ctx, app, rel.ID, res); err != nil {
+			return err
+		}
+		res.Notes = append(res.Notes, fmt.Sprintf("%s as v%d", note, res.Release))
+		return nil
+	})
 }

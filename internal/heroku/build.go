@@ -490,3 +490,18 @@ func (c *Client) Rollback(ctx context.Context, app, releaseID string) (Release, 
 	}
 	return toRelease(&r), nil
 }
+
+// ReleaseSlug makes a new release of the app that runs slugID with the app's current config vars
+// (POST /apps/{app}/releases with "slug", the schema's "Create" link): what a build's release did,
+// made again, with the description saying why.
+func (c *Client) ReleaseSlug(ctx context.Context, app, slugID, description string) (Release, error) {
+	var r apiRelease
+	opts := heroku.ReleaseCreateOpts{Slug: slugID}
+	if description != "" {
+		opts.Description = &description
+	}
+	if err := c.post(ctx, &r, p("/apps/", app, "/releases"), opts); err != nil {
+		return Release{}, fmt.Errorf("releasing slug %s on app %q: %w", slugID, app, err)
+	}
+	return toRelease(&r), nil
+}
