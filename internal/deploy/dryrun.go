@@ -42,6 +42,9 @@ func (r *Runner) dryRun(ctx context.Context, p plan.Plan, res *Result) error {
 		}
 		res.App, res.AppURL = app.Name, app.WebURL
 		r.Log.Infof("Dry run: would deploy %s to %s (%s)", short(p.Commit), app.Name, app.WebURL)
+		if r.usesMaintenance(p) {
+			r.dryRunMaintenance(app)
+		}
 	case plan.StageReview, plan.StageTeardown:
 		if r.Config.ReviewMode == config.ReviewModeAppSetup {
 			return r.dryRunAppSetup(ctx, p, pipeline, res)

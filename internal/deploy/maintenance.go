@@ -116,6 +116,19 @@ func (r *Runner) declaredReleaseCommand() (cmd, file string) {
 	return "", ""
 }
 
+// dryRunMaintenance says what the maintenance input would do on app: the app as it is now (already
+// in maintenance mode or not) and the mode; what the release runs is known only during the run.
+func (r *Runner) dryRunMaintenance(app heroku.App) {
+	switch {
+	case app.Maintenance:
+		r.Log.Infof("Dry run: %s is in maintenance mode now: the run would turn it off only if an earlier run left it on (GitHub holds its open record), once no release phase runs", app.Name)
+	case r.Config.Maintenance == config.MaintenanceAlways:
+		r.Log.Infof("Dry run: would put %s into maintenance mode before the release and take it out once its release phase has ended (maintenance: always)", app.Name)
+	default:
+		r.Log.Infof("Dry run: would put %s into maintenance mode around the release if it runs a release phase (maintenance: migrations)", app.Name)
+	}
+}
+
 // usesMaintenance reports whether the maintenance input applies to the stage: staging and prod.
 // Review apps are left out: they serve no users, and each has its own database to migrate.
 func (r *Runner) usesMaintenance(p plan.Plan) bool {

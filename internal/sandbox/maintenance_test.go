@@ -392,3 +392,19 @@ func TestMaintenanceReleasePhaseFails(t *testing.T) {
 		t.Errorf("output maintenance=%q; the summary:\n%s", run.Outputs["maintenance"], run.Summary)
 	}
 }
+
+// TestMaintenanceDryRun: a dry run says what the maintenance input would do, and changes nothing.
+func TestMaintenanceDryRun(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	run := mustRun(t, w, context.Background(), withInputs(Lifecycle()[2], "maintenance", "migrations", "dry_run", "true"))
+	want := "Dry run: would put " + StagingApp + " into maintenance mode around the release if it runs a release phase (maintenance: migrations)"
+	if !strings.Contains(run.Log, want) {
+		t.Errorf("the log does not say %q:\n%s", want, run.Log)
+	}
+	for _, r := range w.Heroku.Requests() {
+		if r.Method != http.MethodGet {
+			t.Errorf("a dry run wrote to Heroku: %s %s", r.Method, r.Path)
+		}
+	}
+}
