@@ -21,7 +21,7 @@ import (
 // Stages returns the values the stage input accepts, in the order error
 // messages list them (a new slice: callers may not change the accepted set).
 func Stages() []string {
-	return []string{"auto", "review", "staging", "prod", "test", "teardown", "check-secrets", "rollback"}
+	return []string{"auto", "review", "staging", "prod", "test", "teardown", "check-secrets", "rollback", "approve"}
 }
 
 // Review modes accepted by the review_mode input.
@@ -187,8 +187,11 @@ func Load(getenv func(string) string) (Config, error) {
 	// The key's value is never formatted: only whether it is present.
 	// check-secrets reads the checkout only: it runs on any pull request, forks included, which
 	// get no Heroku key.
-	needsHeroku := c.Stage != "check-secrets"
-	if c.HerokuAPIKey == "" && needsHeroku {
+	// approve only checks a /deploy-review comment with GitHub. A run that Dependabot started on
+	// its pull request gets no Actions secrets (Dependabot's only): the plan skips it with a
+	// notice instead (plan.dependabotSkip), so the missing key is no error there.
+	needsHeroku := c.Stage != "check-secrets" && c.Stage != "approve"
+	if c.HerokuAPIKey == "" && needsHeroku && !dependabotPullRequest(getenv) {
 		fail("input %q is required: pass the Heroku API key from a secret, e.g. heroku_api_key: ${{ secrets.HEROKU_API_KEY }}", "heroku_api_key")
 	}
 	if c.Pipeline == "" && needsHeroku {
@@ -309,6 +312,17 @@ func Load(getenv func(string) string) (Config, error) {
 }
 
 var configVarName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// DependabotActor is the login of Dependabot's runs (github.actor), as GitHub's "Automating
+// Dependabot with GitHub Actions" names it.
+const DependabotActor = "dependabot[bot]"
+
+// dependabotPullRequest reports whether the run is one Dependabot started on a pull request, which
+// GitHub runs without the repository's Actions secrets.
+func dependabotPullRequest(getenv func(string) string) bool {
+	ev := getenv("GITHUB_EVENT_NAME")
+	return getenv("GITHUB_ACTOR") == DependabotActor && (ev == "pull_request" || ev == "pull_request_target")
+}
 
 func orDefault(v, def string) string {
 	if v == "" {

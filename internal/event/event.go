@@ -26,6 +26,18 @@ type Trigger struct {
 	After      string            // push: the pushed commit
 	Deleted    bool              // push: branch deletion
 	Inputs     map[string]string // workflow_dispatch
+	Comment    *Comment          // issue_comment
+}
+
+// Comment is the comment of an issue_comment event: a comment on an issue or a pull request
+// (GitHub's pull requests are issues too). Its author's author_association is deliberately not
+// read: whether the author may approve a deploy is asked of GitHub's collaborator-permission API,
+// never taken from the payload.
+type Comment struct {
+	Issue         int    // issue.number: the pull request's number when OnPullRequest
+	OnPullRequest bool   // the payload's issue has a pull_request object
+	Body          string // comment.body, text written by whoever commented: never printed
+	Author        string // comment.user.login
 }
 
 // PullRequest is the pull_request object of a pull_request or
@@ -88,7 +100,7 @@ func Parse(name string, payload []byte) (Trigger, error) {
 	t := Trigger{Name: name}
 	var p webhook
 	switch name {
-	case "pull_request", "pull_request_target", "push", "workflow_dispatch":
+	case "pull_request", "pull_request_target", "push", "workflow_dispatch", "issue_comment":
 		if err := json.Unmarshal(payload, &p); err != nil {
 			return Trigger{}, fmt.Errorf("%s payload is not valid webhook JSON: %w; %s", name, err, hint)
 		}
@@ -135,6 +147,9 @@ func Parse(name string, payload []byte) (Trigger, error) {
 			return Trigger{}, fmt.Errorf("%s payload: %w", name, err)
 		}
 		t.Inputs = inputs
+	case "issue_comment":
+		t.Action = p.Action
+		t.Comment = p.comment()
 	}
 	if p.Repository != nil {
 		t.Repository, t.Private = p.Repository.FullName, p.Repository.Private
@@ -188,6 +203,38 @@ type webhook struct {
 	Inputs      map[string]json.RawMessage `json:"inputs"`
 	Repository  *repoPayload               `json:"repository"`
 	Sender      *userPayload               `json:"sender"`
+	Issue       *issuePayload              `json:"issue"`
+	CommentBody *commentPayload            `json:"comment"`
+}
+
+// issuePayload is the issue of an issue_comment event. pull_request is an object (its URLs and
+// merged_at) when the issue is a pull request, absent otherwise; it carries no head commit.
+type issuePayload struct {
+	Number      int             `json:"number"`
+	PullRequest json.RawMessage `json:"pull_request"`
+}
+
+type commentPayload struct {
+	Body string       `json:"body"`
+	User *userPayload `json:"user"`
+}
+
+// comment reads the issue_comment fields; nil when the payload names no issue (the plan skips
+// such a run with a notice).
+func (p *webhook) comment() *Comment {
+	if p.Issue == nil || p.Issue.Number <= 0 {
+		return nil
+	}
+	c := &Comment{Issue: p.Issue.Number}
+	raw := bytes.TrimSpace(p.Issue.PullRequest)
+	c.OnPullRequest = len(raw) > 0 && !bytes.Equal(raw, []byte("null"))
+	if p.CommentBody != nil {
+		c.Body = p.CommentBody.Body
+		if p.CommentBody.User != nil {
+			c.Author = p.CommentBody.User.Login
+		}
+	}
+	return c
 }
 
 type prPayload struct {

@@ -89,7 +89,12 @@ func TestLoadExamples(t *testing.T) {
 		// Events the action does not decide on keep only their name and repository (whether it is
 		// private decides whether the action may read GitHub without a token).
 		{"push.json", "schedule", Trigger{Name: "schedule", Repository: exampleRepo}},
-		{"pull_request.opened.json", "issue_comment", Trigger{Name: "issue_comment", Repository: exampleRepo}},
+		{"pull_request.opened.json", "merge_group", Trigger{Name: "merge_group", Repository: exampleRepo}},
+		// A comment on an issue (not a pull request): the plan skips it.
+		{"issue_comment.created.json", "issue_comment", Trigger{
+			Name: "issue_comment", Action: "created", Repository: exampleRepo, Sender: exampleUser,
+			Comment: &Comment{Issue: 1, Body: "You are totally right! I'll get this fixed right away.", Author: exampleUser},
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name+"/"+tt.file, func(t *testing.T) {
@@ -166,6 +171,31 @@ func TestParse(t *testing.T) {
 			name:    "push",
 			payload: `{"ref":"refs/heads/main","before":"abc","after":"0000000000000000000000000000000000000000","deleted":true,"sender":{"login":"u"}}`,
 			want:    Trigger{Name: "push", Ref: "refs/heads/main", After: "0000000000000000000000000000000000000000", Deleted: true, Sender: "u"},
+		},
+		{
+			// The shape of @octokit/openapi 23.0.2's x-webhooks issue-comment-created: the issue's
+			// pull_request holds URLs and merged_at, no head commit. author_association is not read.
+			desc: "comment on a pull request",
+			name: "issue_comment",
+			payload: `{"action":"created","issue":{"number":81,"title":"t","pull_request":{"url":"https://api.github.com/repos/o/r/pulls/81","merged_at":null}},
+				"comment":{"body":"/deploy-review abc\n::error::x","author_association":"OWNER","user":{"login":"maintainer"}},
+				"repository":{"full_name":"o/r","private":true},"sender":{"login":"maintainer"}}`,
+			want: Trigger{
+				Name: "issue_comment", Action: "created", Repository: "o/r", Private: true, Sender: "maintainer",
+				Comment: &Comment{Issue: 81, OnPullRequest: true, Body: "/deploy-review abc\n::error::x", Author: "maintainer"},
+			},
+		},
+		{
+			desc:    "comment on an issue",
+			name:    "issue_comment",
+			payload: `{"action":"created","issue":{"number":3,"pull_request":null},"comment":{"body":"hi","user":{"login":"u"}}}`,
+			want:    Trigger{Name: "issue_comment", Action: "created", Comment: &Comment{Issue: 3, Body: "hi", Author: "u"}},
+		},
+		{
+			desc:    "issue_comment without an issue",
+			name:    "issue_comment",
+			payload: `{"action":"created"}`,
+			want:    Trigger{Name: "issue_comment", Action: "created"},
 		},
 		{
 			desc:    "unknown event with any JSON",

@@ -27,6 +27,9 @@ const (
 	StageTeardown     Stage = "teardown"
 	StageCheckSecrets Stage = "check-secrets"
 	StageRollback     Stage = "rollback" // an app of the pipeline back to an earlier release, on demand
+	// StageApprove checks a /deploy-review comment (who wrote it, which commit) and deploys
+	// nothing: the workflow then checks out only the commit it approved (output commit).
+	StageApprove Stage = "approve"
 	StageLocal        Stage = "local"
 )
 
@@ -43,6 +46,13 @@ type Plan struct {
 	PR         int  // 0 when not a PR run
 	Manual     bool // workflow_dispatch
 	Sweep      bool // teardown without a PR: clean up closed/expired review apps
+	// Approval is set on issue_comment runs: the /deploy-review command, checked with GitHub
+	// (deploy.Runner.Approve) before anything else; Commit, Branch and Deployment are known only
+	// then (Approved). Its secrets are the review_fallback file from the default branch only.
+	Approval *Approval
+	// ForkRepoID is the fork's repository ID of an approved fork pull request (Heroku's
+	// fork_repo_id when its review app is created); 0 otherwise.
+	ForkRepoID int64
 }
 
 // Resolve applies the event table of the design (stage: auto) or the stage
@@ -50,7 +60,7 @@ type Plan struct {
 // pull_request_target, a template that gives no valid name, a payload
 // without the commit); a deliberate no-op is a Plan with Skip set.
 func Resolve(cfg config.Config, t event.Trigger) (Plan, error) {
-	if t.Name == "pull_request_target" && !cfg.AllowPullRequestTarget {
+	if t.Name == "pull_request_target" && !cfg.AllowPullRequestTarget && !(resolver{cfg: cfg, t: t}).teardownOnly() {
 		return Plan{}, errors.New("refusing to run on pull_request_target: it runs with the repository's secrets on the pull request's untrusted code; " +
 			"trigger the workflow on pull_request instead, or set allow_pull_request_target: true if every PR is reviewed before it runs")
 	}
@@ -61,6 +71,10 @@ func Resolve(cfg config.Config, t event.Trigger) (Plan, error) {
 	switch {
 	case t.Name == "pull_request" || t.Name == "pull_request_target":
 		return r.pullRequest()
+	case t.Name == "issue_comment":
+		return r.comment()
+	case cfg.Stage == string(StageApprove):
+		return Plan{}, fmt.Errorf("input stage: approve checks a %s comment and runs on issue_comment events only, not on %s", Command, t.Name)
 	case cfg.Stage == "" || cfg.Stage == "auto":
 		return r.auto()
 	default:
@@ -187,9 +201,15 @@ func (r resolver) pullRequest() (Plan, error) {
 		// A pull request's workflow runs what its author wrote: production is not theirs to move.
 		return Plan{}, fmt.Errorf("stage rollback does not run on %s events: run it from workflow_dispatch (docs/workflows/rollback.yml)", t.Name)
 	}
+	if stage == StageApprove {
+		return Plan{}, fmt.Errorf("input stage: approve checks a %s comment and runs on issue_comment events only, not on %s", Command, t.Name)
+	}
 	base := Plan{Stage: stage, Branch: pr.HeadRef, PR: pr.Number}
 	if skip := r.forkSkip(stage); skip != "" {
 		base.Skip = skip
+		return base, nil
+	}
+	if base.Skip = r.dependabotSkip(stage); base.Skip != "" {
 		return base, nil
 	}
 	if base.Skip = r.prSkip(stage); base.Skip != "" {
@@ -244,6 +264,33 @@ func (r resolver) pullRequest() (Plan, error) {
 	return base, nil
 }
 
+// teardownOnly reports whether a pull request event only tears the pull request's review app down
+// (closed, or unlabeled with review_label, or stage teardown): that runs none of the pull
+// request's code and reads nothing from its checkout, so pull_request_target may do it without
+// allow_pull_request_target. It is how a fork's review app, approved with /deploy-review, is
+// deleted when its pull request closes (a fork's pull_request run has no secrets).
+func (r resolver) teardownOnly() bool {
+	if r.t.PR == nil {
+		return false
+	}
+	stage := Stage(r.cfg.Stage)
+	if r.cfg.Stage == "" || r.cfg.Stage == "auto" {
+		stage = r.autoPRStage()
+	}
+	return stage == StageTeardown
+}
+
+// dependabotSkip says why a run Dependabot started on its pull request does nothing, or "": GitHub
+// gives such runs Dependabot's secrets only, never the repository's Actions secrets ("Automating
+// Dependabot with GitHub Actions"), so heroku_api_key arrives empty unless it was added as a
+// Dependabot secret. Failing would mark every Dependabot pull request red for a key it cannot have.
+func (r resolver) dependabotSkip(stage Stage) string {
+	if r.cfg.GitHub.Actor != config.DependabotActor || r.cfg.HerokuAPIKey != "" || stage == StageCheckSecrets {
+		return ""
+	}
+	return fmt.Sprintf("pull request #%d runs as %s, which GitHub gives Dependabot's secrets only, and heroku_api_key is empty: nothing is deployed; a maintainer deploys it with the comment %s <full head commit> (docs/workflows/approve-review.yml), or add the keys as Dependabot secrets", r.t.PR.Number, config.DependabotActor, Command)
+}
+
 // notProtected refuses a review deployment (or review fallback) named like the staging or prod
 // deployment: a review run builds a pull request's code, which must never get those secrets. It is
 // checked before anything is read.
@@ -290,6 +337,8 @@ func (r resolver) forkSkip(stage Stage) string {
 		return fmt.Sprintf("pull request #%d comes from %s: forks get no secrets and a read-only token, so nothing is deployed for it", pr.Number, from)
 	}
 	switch {
+	case stage == StageTeardown:
+		return "" // deleting its app runs none of its code: with or without review_label
 	case r.cfg.ReviewLabel == "":
 		return fmt.Sprintf("pull request #%d comes from %s: on pull_request_target a fork is deployed only behind review_label, so that a maintainer reviews its code first; set review_label to allow it", pr.Number, from)
 	case stage == "" || stage == StageTeardown:

@@ -271,8 +271,8 @@ func TestResolve(t *testing.T) {
 			want: Plan{Skip: "event schedule does not deploy with stage auto: set the stage input to choose what it does", Branch: "main"}},
 		{desc: "schedule teardown sweeps", inputs: map[string]string{"stage": "teardown"}, t: event.Trigger{Name: "schedule"},
 			want: Plan{Stage: StageTeardown, Sweep: true, Branch: "main"}},
-		{desc: "issue_comment auto", t: event.Trigger{Name: "issue_comment"},
-			want: Plan{Skip: "event issue_comment does not deploy with stage auto: set the stage input to choose what it does", Branch: "main"}},
+		{desc: "issue_comment without an issue", t: event.Trigger{Name: "issue_comment"},
+			want: Plan{Stage: StageReview, Skip: "the issue_comment payload names no issue: nothing to do"}},
 		{desc: "release with explicit prod", inputs: map[string]string{"stage": "prod"}, t: event.Trigger{Name: "release"},
 			want: Plan{Stage: StageProd, Deployment: "pangeo-forge", Commit: runSHA, Branch: "main"}},
 	}
@@ -301,7 +301,7 @@ func TestResolveErrors(t *testing.T) {
 	}{
 		{desc: "pull_request_target refused", t: pr("opened", target),
 			want: "refusing to run on pull_request_target: it runs with the repository's secrets on the pull request's untrusted code; trigger the workflow on pull_request instead, or set allow_pull_request_target: true if every PR is reviewed before it runs"},
-		{desc: "pull_request_target refused even for teardown", inputs: map[string]string{"stage": "teardown"}, t: pr("closed", target),
+		{desc: "pull_request_target refused for a fork's push", t: pr("synchronize", target, fork),
 			want: "refusing to run on pull_request_target"},
 		{desc: "pull request without PR", t: event.Trigger{Name: "pull_request", Action: "opened"},
 			want: "pull_request event without a pull request in its payload: GITHUB_EVENT_PATH must point at the webhook payload"},
@@ -325,7 +325,7 @@ func TestResolveErrors(t *testing.T) {
 		{desc: "rollback on a pull request", inputs: map[string]string{"stage": "rollback"}, t: pr("opened"),
 			want: "stage rollback does not run on pull_request events: run it from workflow_dispatch (docs/workflows/rollback.yml)"},
 		{desc: "stage not validated by config", env: func(c *config.Config) { c.Stage = "local" }, t: push("refs/heads/main", pushSHA, false),
-			want: `input stage: "local" is not a stage: use one of auto, review, staging, prod, test, teardown, check-secrets, rollback`},
+			want: `input stage: "local" is not a stage: use one of auto, review, staging, prod, test, teardown, check-secrets, rollback, approve`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.desc, func(t *testing.T) {
