@@ -30,7 +30,7 @@ const (
 	// StageApprove checks a /deploy-review comment (who wrote it, which commit) and deploys
 	// nothing: the workflow then checks out only the commit it approved (output commit).
 	StageApprove Stage = "approve"
-	StageLocal        Stage = "local"
+	StageLocal   Stage = "local"
 )
 
 // Plan is the decision. When Skip is set nothing is deployed and the run
