@@ -43,6 +43,10 @@ type ReviewAppCreate struct {
 	PRNumber                     int
 	SourceURL, Checksum, Version string
 	Environment                  map[string]string
+	// ForkRepoID is the GitHub ID of the fork a pull request's branch is in (the create request's
+	// fork_repo_id, "repository id of the fork the branch resides in" in heroku-go v6.1.0's
+	// schema.json); 0 for a branch of the pipeline's own repository, and then not sent.
+	ForkRepoID int64
 }
 
 // ReviewAppConfig reads the pipeline's review app configuration, which exists only when the
@@ -113,6 +117,9 @@ func (c *Client) CreateReviewApp(ctx context.Context, r ReviewAppCreate) (Review
 	opts.SourceBlob.URL = heroku.String(r.SourceURL)
 	if r.Version != "" {
 		opts.SourceBlob.Version = heroku.String(r.Version)
+	}
+	if r.ForkRepoID != 0 {
+		opts.ForkRepoID = heroku.Int(int(r.ForkRepoID))
 	}
 	if len(r.Environment) > 0 {
 		opts.Environment = make(map[string]*string, len(r.Environment))

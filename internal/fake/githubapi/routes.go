@@ -29,6 +29,7 @@ var routes = func() []route {
 		{"GET", "/repos/{owner}/{repo}/contents/{path}", "contents", getContents},
 		{"GET", "/repos/{owner}/{repo}/pulls", "pull_requests", listPulls},
 		{"GET", "/repos/{owner}/{repo}/pulls/{pull_number}", "pull_requests", getPull},
+		{"GET", "/repos/{owner}/{repo}/collaborators/{username}/permission", "", getPermission},
 
 		{"POST", "/repos/{owner}/{repo}/check-runs", "checks", createCheckRun},
 		{"GET", "/repos/{owner}/{repo}/check-runs/{check_run_id}", "checks", getCheckRun},
@@ -331,11 +332,14 @@ func (s *Server) pullJSON(r *repo, pr *PullRequest) map[string]any {
 		owner, _, _ := strings.Cut(full, "/")
 		var rj any
 		if full != "" {
+			var j map[string]any
 			if hr, ok := s.repos[strings.ToLower(full)]; ok {
-				rj = s.repoJSON(hr)
+				j = s.repoJSON(hr)
 			} else {
-				rj = s.repoJSON(&repo{fullName: full, owner: owner, name: strings.TrimPrefix(full, owner+"/"), defaultBranch: "main"})
+				j = s.repoJSON(&repo{fullName: full, owner: owner, name: strings.TrimPrefix(full, owner+"/"), defaultBranch: "main"})
 			}
+			j["fork"] = !strings.EqualFold(full, r.fullName) // a head repository other than the base is a fork
+			rj = j
 		}
 		return map[string]any{"label": owner + ":" + ref, "ref": ref, "sha": sha, "user": s.user(owner), "repo": rj}
 	}

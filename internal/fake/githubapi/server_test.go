@@ -812,3 +812,38 @@ func TestPathPrefix(t *testing.T) {
 		t.Error("New accepted PathPrefix api/v3/")
 	}
 }
+
+// TestCollaboratorPermission: GET .../collaborators/{username}/permission answers each role's base
+// permission (maintain is write, triage is read) with role_name the role; anyone else reads a
+// public repository and has none on a private one. A fork's pull request names the fork's ID.
+func TestCollaboratorPermission(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := newServer(t, githubapi.Options{})
+	requireSpec(t, s)
+	for _, role := range []string{"admin", "maintain", "write", "triage", "read"} {
+		s.SetRole(repoName, "user-"+role, role)
+	}
+	c := newClient(t, s, token)
+	want := map[string]string{"user-admin": "admin", "user-maintain": "write", "user-write": "write", "user-triage": "read", "user-read": "read", "stranger": "read"}
+	for login, perm := range want {
+		got, _, err := c.Repositories.GetPermissionLevel(ctx, owner, name, login)
+		if err != nil {
+			t.Fatalf("%s: %v", login, err)
+		}
+		if got.GetPermission() != perm || got.GetUser().GetLogin() != login {
+			t.Errorf("%s: permission %q of %q, want %q", login, got.GetPermission(), got.GetUser().GetLogin(), perm)
+		}
+	}
+	s.SetPrivate(repoName, true)
+	if got, _, err := c.Repositories.GetPermissionLevel(ctx, owner, name, "stranger"); err != nil || got.GetPermission() != "none" {
+		t.Errorf("stranger on a private repository: %q, %v; want none", got.GetPermission(), err)
+	}
+	s.AddRepo("someone/app")
+	s.AddPullRequest(repoName, githubapi.PullRequest{Number: 12, HeadSHA: headSHA, HeadRef: "patch-1", BaseRef: "main", HeadRepo: "someone/app"})
+	pr, _, err := c.PullRequests.Get(ctx, owner, name, 12)
+	if err != nil || pr.GetHead().GetRepo().GetID() != s.RepoID("someone/app") || pr.GetHead().GetRepo().GetID() == 0 || !pr.GetHead().GetRepo().GetFork() {
+		t.Errorf("fork head repo %+v (%v): want the fork's ID %d", pr.GetHead().GetRepo(), err, s.RepoID("someone/app"))
+	}
+	noViolations(t, s)
+}

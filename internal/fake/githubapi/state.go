@@ -114,6 +114,7 @@ type repo struct {
 	comments      []*Comment
 	files         map[string]map[string][]byte // commit sha -> path -> content (AddFile)
 	private       bool                         // SetPrivate: reads without a token get 404
+	roles         map[string]string            // lower-case login -> role (SetRole)
 }
 
 func (s *Server) id() int64 {

@@ -228,10 +228,18 @@ func (s *Server) reviewAppJSON(ra *reviewAppRec) map[string]any {
 	return map[string]any{
 		"app": refOrNil(ra.appID), "app_setup": nil, "branch": ra.branch, "created_at": ts(ra.created),
 		"creator": ref(ownerID), "error_status": strOrNil(ra.errorStatus, ra.errorStatus != ""),
-		"fork_repo": nil, "id": ra.id, "message": strOrNil(ra.message, ra.message != ""),
+		"fork_repo": forkRepoJSON(ra.forkRepoID), "id": ra.id, "message": strOrNil(ra.message, ra.message != ""),
 		"pipeline": ref(ra.pipelineID), "pr_number": pr, "status": ra.status,
 		"updated_at": ts(ra.updated), "wait_for_ci": false,
 	}
+}
+
+// forkRepoJSON is a review app's fork_repo: {"id": n} when it was created for a fork, else null.
+func forkRepoJSON(id int64) any {
+	if id == 0 {
+		return nil
+	}
+	return map[string]any{"id": id}
 }
 
 func (s *Server) promotionJSON(p *promotionRec) map[string]any {
@@ -703,6 +711,7 @@ func (s *Server) createReviewAppHandler(_ *http.Request, _ []string, body []byte
 		Pipeline    string             `json:"pipeline"`
 		SourceBlob  sourceBlobIn       `json:"source_blob"`
 		Environment map[string]*string `json:"environment"`
+		ForkRepoID  *int64             `json:"fork_repo_id"`
 	}
 	if e := decodeBody(body, &in); e != nil {
 		return reply{}, e
@@ -728,6 +737,9 @@ func (s *Server) createReviewAppHandler(_ *http.Request, _ []string, body []byte
 	}
 	if in.PRNumber != nil {
 		ra.pr, ra.hasPR = *in.PRNumber, true
+	}
+	if in.ForkRepoID != nil {
+		ra.forkRepoID = *in.ForkRepoID
 	}
 	if in.SourceBlob.Version != nil {
 		ra.version = *in.SourceBlob.Version

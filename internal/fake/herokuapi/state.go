@@ -57,6 +57,8 @@ type ReviewApp struct {
 	AppID    string
 	AppName  string
 	Message  string
+	// ForkRepoID is the fork_repo_id it was created with (a fork's pull request), 0 when none.
+	ForkRepoID int64
 }
 
 type pipelineRec struct {
@@ -153,6 +155,7 @@ type reviewAppRec struct {
 	blobURL, version       string
 	env                    map[string]string
 	created, updated       time.Time
+	forkRepoID             int64 // fork_repo_id of the create request, 0 when none
 }
 
 type promotionRec struct {
@@ -571,7 +574,7 @@ func (s *Server) ReviewApps(pipeline string) []ReviewApp {
 		if ra.pipelineID != p.id || ra.status == "deleted" {
 			continue
 		}
-		v := ReviewApp{ID: ra.id, PRNumber: ra.pr, Branch: ra.branch, Status: ra.status, AppID: ra.appID, Message: ra.message}
+		v := ReviewApp{ID: ra.id, PRNumber: ra.pr, Branch: ra.branch, Status: ra.status, AppID: ra.appID, Message: ra.message, ForkRepoID: ra.forkRepoID}
 		if a := s.apps[ra.appID]; a != nil {
 			v.AppName = a.name
 		}
