@@ -192,6 +192,9 @@ func run(ctx context.Context, env Env, cfg config.Config, log *report.Workflow) 
 		Secrets: func(ctx context.Context, deployment string) (secrets.Vars, error) {
 			return secrets.LoadVars(ctx, secretsDir.Path, deployment, secrets.Options{Getenv: env.Getenv})
 		},
+		SecretsFrom: func(ctx context.Context, path string, data []byte) (secrets.Vars, error) {
+			return secrets.DecryptVars(ctx, path, data, secrets.Options{Getenv: env.Getenv})
+		},
 	}
 	var client *gh.Client
 	if cfg.GitHub.Repository != "" {
@@ -202,8 +205,18 @@ func run(ctx context.Context, env Env, cfg config.Config, log *report.Workflow) 
 		if cfg.GitHubToken != "" {
 			runner.MaintenanceRecords = client // records need a token: GitHub refuses writes without one
 		}
+		runner.Approvals = client
 	}
 	log.Infof("deploy-action %s: %s", Version, describe(p))
+	// A /deploy-review comment is checked with GitHub before anything is reported or read: who wrote
+	// it, and whether it names the pull request's head. A refusal changes nothing (exit 2).
+	if p, err = runner.Approve(ctx, p, trigger); err != nil {
+		var refused *deploy.Refusal
+		if errors.As(err, &refused) {
+			return nil, 0, noScrub, badInput{err}
+		}
+		return nil, 0, noScrub, err
+	}
 	if cfg.GitHubToken == "" && cfg.GitHub.Repository != "" {
 		// Said first: what works without a token, and on a private repository nothing is changed.
 		msg, refuse := noToken(deploy.GitHubReads(p, cfg), trigger.Private)
@@ -313,6 +326,8 @@ func describe(p plan.Plan) string {
 	switch {
 	case p.Skip != "":
 		return fmt.Sprintf("nothing to deploy (%s)", string(p.Stage))
+	case p.Approval != nil:
+		return fmt.Sprintf("stage %s, pull request #%d: checking the %s comment of @%s", p.Stage, p.PR, plan.Command, p.Approval.By)
 	case p.Deployment == "" && p.Commit != "": // check-secrets, test: no deployment
 		return fmt.Sprintf("stage %s, commit %s", p.Stage, p.Commit)
 	case p.PR != 0 && p.Commit != "":

@@ -87,7 +87,13 @@ func (r *Runner) refuseCopiedSecrets(ctx context.Context, deployment string, pro
 		dir = filepath.Join(r.workspace(), r.Config.SecretsDir)
 	}
 	shown := path.Join(filepath.ToSlash(filepath.Clean(r.Config.SecretsDir)), secrets.FileName(deployment))
-	review, err := secrets.ReadDataKeys(dir, deployment)
+	var review secrets.DataKeys
+	var err error
+	if r.approvedFile != nil {
+		review, err = secrets.ParseDataKeys(shown, r.approvedFile) // read from GitHub, not the checkout
+	} else {
+		review, err = secrets.ReadDataKeys(dir, deployment)
+	}
 	if err != nil {
 		return fmt.Errorf("refusing to deploy the review app: cannot read the data keys of %s to compare them with the staging and production files: %w", shown, err)
 	}

@@ -81,15 +81,23 @@ type GitHub interface {
 // SecretLoader decrypts and flattens one deployment's secrets file (secrets.LoadVars).
 type SecretLoader func(ctx context.Context, deployment string) (secrets.Vars, error)
 
+// SecretDecrypter decrypts and flattens a secrets file read elsewhere than the checkout (from
+// GitHub: secrets.DecryptVars); path names it in messages.
+type SecretDecrypter func(ctx context.Context, path string, data []byte) (secrets.Vars, error)
+
 // Runner performs plans. Every field but GitHub and HTTP is required.
 type Runner struct {
 	Config  config.Config
 	Heroku  Heroku
 	GitHub  GitHub
 	Secrets SecretLoader
-	Log     *report.Workflow
-	HTTP    *http.Client     // health checks; nil means http.DefaultClient
-	Now     func() time.Time // nil means time.Now
+	// SecretsFrom decrypts the review_fallback file an approved review app reads from GitHub.
+	SecretsFrom SecretDecrypter
+	// Approvals checks /deploy-review comments (Approve); nil without GitHub.
+	Approvals Approvals
+	Log       *report.Workflow
+	HTTP      *http.Client     // health checks; nil means http.DefaultClient
+	Now       func() time.Time // nil means time.Now
 	// HealthInterval is the pause between health check attempts (default 2s).
 	HealthInterval time.Duration
 	// OnPhase, when set, hears each phase as it starts (the check run shows progress with it).
@@ -123,6 +131,7 @@ type Runner struct {
 	uploaded     *pendingUpload // the test run's upload, for the build of the same run
 	maint        maintenance    // the maintenance windows the run holds open (maintenance.go)
 	settle       *settleCheck   // the head check after this run's release, made by finish (superseded.go)
+	approvedFile []byte         // an approved review app's secrets file, as read from GitHub
 }
 
 // Result is what a run did: the outputs, the summary and the check run are made from it.
@@ -148,6 +157,7 @@ type Result struct {
 	Secrets     int            // how many config vars were decrypted
 	TestRun     *TestRunResult // the Heroku CI test run (stage test, heroku_ci), nil when none ran
 	Skipped     string         // set when the run found nothing to do once under way: the notice why
+	ApprovedBy  string         // a /deploy-review approval: who approved the commit, and how
 	// Running says, after a failed deploy, what the app it wrote to runs now: "staging
 	// (pangeo-forge-api-staging) runs v11 (the previous code) with the new config vars set in v12",
 	// "production (…) runs v10 again (rolled back as v14)". Empty when the run succeeded or failed
@@ -182,6 +192,9 @@ func (r *Runner) phase(res *Result, name string, fn func() error) error {
 // Run performs the plan. On error, the Result still says how far the run got.
 func (r *Runner) Run(ctx context.Context, p plan.Plan) (*Result, error) {
 	res := &Result{Stage: p.Stage, Deployment: p.Deployment, Commit: p.Commit}
+	if p.Skip == "" {
+		res.ApprovedBy = p.Approval.Summary()
+	}
 	defer func() { res.LogTail = r.Scrub(r.tail.String()) }()
 	defer r.dropUpload()
 	if p.Skip != "" {
@@ -190,6 +203,11 @@ func (r *Runner) Run(ctx context.Context, p plan.Plan) (*Result, error) {
 	}
 	if p.Stage == plan.StageCheckSecrets { // reads files only: the same with dry_run
 		return res, r.checkSecrets(ctx, res)
+	}
+	if p.Stage == plan.StageApprove { // Approve has checked it all: the commit is the output
+		res.Action = fmt.Sprintf("%s approved %s", plan.Command, short(p.Commit))
+		r.Log.Noticef("pull request #%d: %s; check out exactly this commit (the output commit) for the deploy", p.PR, p.Approval.Summary())
+		return res, nil
 	}
 	if r.Config.DryRun {
 		return res, r.dryRun(ctx, p, res)
@@ -295,6 +313,22 @@ func (r *Runner) loadSecrets(ctx context.Context, p plan.Plan, res *Result) (var
 	used = p.Deployment
 	var loaded secrets.Vars
 	err = r.phase(res, "secrets", func() error {
+		if p.Approval != nil {
+			// An approved review app never reads a secrets file of the pull request's checkout.
+			used = p.Fallback
+			repoPath, data, err := r.approvedSecretsFile(ctx, p)
+			if err != nil {
+				return err
+			}
+			r.approvedFile = data
+			loaded, err = r.SecretsFrom(ctx, repoPath, data)
+			if err == nil {
+				note := fmt.Sprintf("approved review app: using the review_fallback deployment %s's file from the default branch at %s, never one from the pull request", p.Fallback, short(r.Config.GitHub.SHA))
+				r.Log.Infof("%s", note)
+				res.Notes = append(res.Notes, note)
+			}
+			return err
+		}
 		var err error
 		loaded, err = r.Secrets(ctx, p.Deployment)
 		if errors.Is(err, secrets.ErrNotFound) && p.Stage == plan.StageReview {
@@ -385,7 +419,11 @@ func (r *Runner) checkCheckout(p plan.Plan) error {
 		return nil
 	}
 	hint := "ref: ${{ github.sha }}"
-	if p.PR != 0 {
+	switch {
+	case p.Approval != nil:
+		// The commit the approve step checked (docs/workflows/approve-review.yml).
+		return fmt.Errorf("the workspace is checked out at %s but %s approved %s: check out exactly the approved commit, the approve step's output, with persist-credentials: false\n    with:\n      ref: ${{ steps.approval.outputs.commit }}\n      persist-credentials: false", short(head), plan.Command, p.Commit)
+	case p.PR != 0:
 		hint = "ref: ${{ github.event.pull_request.head.sha }}"
 	}
 	return fmt.Errorf("the workspace is checked out at %s but this run deploys %s: give actions/checkout the input\n    with:\n      %s", short(head), short(p.Commit), hint)

@@ -16,6 +16,12 @@ func GitHubReads(p plan.Plan, cfg config.Config) []string {
 		return nil // a dry run reads Heroku only
 	}
 	var reads []string
+	if p.Approval != nil {
+		reads = append(reads, "the /deploy-review approval reads the commenter's permission and the pull request's head")
+		if p.Stage == plan.StageReview {
+			reads = append(reads, "an approved review app reads the review_fallback secrets file on the default branch at GITHUB_SHA")
+		}
+	}
 	switch p.Stage {
 	case plan.StageReview:
 		reads = append(reads, fmt.Sprintf("the copied-secrets check reads the staging and production secrets files on branches %s and %s", cfg.StagingBranch, cfg.ProdBranch))

@@ -122,6 +122,7 @@ func (r *Runner) createReviewApp(ctx context.Context, p plan.Plan, pipeline hero
 	create := heroku.ReviewAppCreate{
 		PipelineID: pipeline.ID, Branch: p.Branch, PRNumber: p.PR,
 		SourceURL: src.GetURL, Checksum: archive.SHA256, Version: p.Commit, Environment: env,
+		ForkRepoID: p.ForkRepoID, // a fork's pull request approved with /deploy-review
 	}
 	var (
 		ra      heroku.ReviewApp

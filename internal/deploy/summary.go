@@ -95,6 +95,7 @@ func (res *Result) Markdown(title string, runErr error) string {
 		{"Action", res.Action},
 		{"App", markdown.Link(res.App, res.AppURL)},
 		{"Commit", markdown.Code(short(res.Commit))},
+		{"Approval", res.ApprovedBy},
 		{"Build", markdown.Code(res.BuildID)},
 	}
 	if res.Release > 0 {

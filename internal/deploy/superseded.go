@@ -44,6 +44,10 @@ func (r *Runner) headNow(ctx context.Context, p plan.Plan) error {
 	if head == p.Commit {
 		return nil
 	}
+	if p.Approval != nil {
+		// Nothing deploys the newer commit by itself: it has not been reviewed.
+		return &supersededError{notice: fmt.Sprintf("superseded: %s is no longer the head of %s (a newer push, %s, exists), and a new push needs a new approval: review %s and comment %s %s", short(p.Commit), of, short(head), short(head), plan.Command, head), head: head}
+	}
 	return &supersededError{notice: fmt.Sprintf("superseded: %s is no longer the head of %s (a newer push, %s, exists); the run of %s deploys that one", short(p.Commit), of, short(head), short(head)), head: head}
 }
 

@@ -119,6 +119,9 @@ func (v *view) title() string {
 		if res.Release > 0 {
 			t += fmt.Sprintf(" (v%d)", res.Release)
 		}
+		if res.ApprovedBy != "" {
+			t += ", " + strings.SplitN(res.ApprovedBy, " with ", 2)[0] // "approved by @login (write permission)"
+		}
 		return t
 	}
 	if res.Stage == plan.StageTeardown && len(res.Removed) == 0 {
@@ -175,6 +178,7 @@ func (v *view) summary() string {
 		{"App", markdown.Code(res.App)},
 		{"URL", res.AppURL},
 		{"Commit", v.commitLink(commit)},
+		{"Approval", res.ApprovedBy},
 		{"Build", markdown.Code(res.BuildID)},
 		{"Release", release},
 		{"Maintenance", res.MaintenanceLine()},

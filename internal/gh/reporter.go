@@ -108,8 +108,10 @@ func (r *Reporter) CheckRunID() int64 { return r.checkRunID }
 func (r *Reporter) Start(ctx context.Context, p plan.Plan) {
 	r.plan = p
 	cfg, t := r.opt.Config, r.opt.Trigger
-	if cfg.DryRun || p.Stage == "" {
-		return // a dry run changes nothing, GitHub included; a run without a stage has nothing to name
+	if cfg.DryRun || p.Stage == "" || p.Stage == plan.StageApprove {
+		// A dry run changes nothing, GitHub included; a run without a stage has nothing to name; an
+		// approve step deploys nothing (the deploy step after it reports on the approved commit).
+		return
 	}
 	if t.PR != nil && t.PR.Fork() && t.Name == "pull_request" {
 		return // a fork's token is read-only: every write would be refused

@@ -111,6 +111,15 @@ func LoadVars(ctx context.Context, dir, deployment string, opt Options) (Vars, e
 	} else if err != nil {
 		return Vars{}, err
 	}
+	return DecryptVars(ctx, path, data, opt)
+}
+
+// DecryptVars is LoadVars for a file already read (from GitHub, by an approved review run); path
+// names it in messages.
+func DecryptVars(ctx context.Context, path string, data []byte, opt Options) (Vars, error) {
+	if err := ctx.Err(); err != nil {
+		return Vars{}, err
+	}
 	doc, plain, err := decryptData(ctx, path, data, opt)
 	if err != nil {
 		return Vars{}, err
