@@ -99,6 +99,13 @@ func (r *Runner) Approve(ctx context.Context, p plan.Plan, t event.Trigger) (pla
 	if err != nil {
 		return p, &Refusal{err.Error()}
 	}
+	if p.Stage == plan.StageReview {
+		// The workflow checked out what it was told: it must be the approved commit, or the upload
+		// would carry other code under the approval's name.
+		if err := r.checkCheckout(p); err != nil {
+			return p, &Refusal{err.Error()}
+		}
+	}
 	from := "a branch of " + repo
 	if pr.Fork {
 		from = "the fork " + pr.HeadRepo

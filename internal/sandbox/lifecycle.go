@@ -154,3 +154,69 @@ func PushEvent(ref, before, after string) map[string]any {
 		"sender":      map[string]any{"login": "cisaacstern", "type": "User"},
 	}
 }
+
+// A pull request from a fork, deployed only when a maintainer approves its head with a
+// /deploy-review comment (docs/workflows/approve-review.yml).
+const (
+	ForkPR     = 81
+	ForkRepo   = "someone/pangeo-forge-orchestrator"
+	ForkBranch = "patch-1"
+	// Maintainer has write permission on the repository; Triager has triage, which GitHub reports
+	// as read.
+	Maintainer = "maintainer"
+	Triager    = "triager"
+)
+
+// The fork pull request's first head and a later push.
+var (
+	CommitFork      = SHA("fork-pr-81-first-push")
+	CommitForkAgain = SHA("fork-pr-81-second-push")
+)
+
+// SeedForkPullRequest registers the fork, its pull request #81 at CommitFork, the maintainers'
+// roles, and the review_fallback file (dev-app-proxy) on main, where an approved review app reads it.
+func (w *World) SeedForkPullRequest() {
+	w.GitHub.AddRepo(ForkRepo)
+	w.GitHub.AddCommit(Repository, CommitFork, SHA("tree-fork-first-push"), "Fix a typo")
+	w.GitHub.AddPullRequest(Repository, githubapi.PullRequest{
+		Number: ForkPR, HeadSHA: CommitFork, HeadRef: ForkBranch, BaseRef: "main",
+		Title: "Fix a typo", User: "someone", HeadRepo: ForkRepo,
+	})
+	w.GitHub.SetRole(Repository, Maintainer, "write")
+	w.GitHub.SetRole(Repository, Triager, "triage")
+	w.SetRepoFile(CommitMain, "secrets/config.dev-app-proxy.yaml", w.mustReadSecrets("config.dev-app-proxy.yaml"))
+}
+
+// CommentEvent is an issue_comment webhook payload for a new comment on pull request number,
+// shaped as @octokit/openapi's issue-comment-created describes it: the issue's pull_request holds
+// URLs, no head commit. Its author_association says OWNER, which the action must not believe.
+func CommentEvent(number int, author, body string) map[string]any {
+	user := map[string]any{"login": author, "type": "User"}
+	return map[string]any{
+		"action": "created",
+		"issue": map[string]any{
+			"number": number, "title": "Fix a typo", "state": "open", "user": map[string]any{"login": "someone", "type": "User"},
+			"pull_request": map[string]any{
+				"url":      fmt.Sprintf("https://api.github.com/repos/%s/pulls/%d", Repository, number),
+				"html_url": fmt.Sprintf("https://github.com/%s/pull/%d", Repository, number), "merged_at": nil,
+			},
+		},
+		"comment": map[string]any{
+			"id": 1, "body": body, "user": user, "author_association": "OWNER",
+			"created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z",
+		},
+		"repository": repository(),
+		"sender":     user,
+	}
+}
+
+// ApprovalStep is a /deploy-review comment's run: the workflow on issue_comment, at the default
+// branch (GITHUB_SHA is main's head), with the workspace checked out at checkout ("" for none).
+func ApprovalStep(author, body, checkout string) Step {
+	return Step{
+		Name: "approve", Title: "A comment on pull request #81", Event: "issue_comment",
+		Payload: CommentEvent(ForkPR, author, body), Checkout: checkout,
+		SHA: CommitMain, Ref: "refs/heads/main",
+		Inputs: map[string]string{"review_fallback": "dev-app-proxy"},
+	}
+}
