@@ -222,6 +222,10 @@ func TestExampleWorkflows(t *testing.T) {
 						}
 					}
 					for name, in := range a.Inputs {
+						// check-secrets and approve talk to no Heroku (action.yml says so of both inputs).
+						if (name == "heroku_api_key" || name == "pipeline") && (step.With["stage"] == "check-secrets" || step.With["stage"] == "approve") {
+							continue
+						}
 						if _, ok := step.With[name]; in.Required && !ok {
 							t.Errorf("required input %s is missing", name)
 						}

@@ -97,7 +97,7 @@ func (r resolver) comment() (Plan, error) {
 	if !ok {
 		return Plan{Stage: stage, PR: c.Issue, Skip: fmt.Sprintf("the comment on pull request #%d is not a %s command: nothing to do", c.Issue, Command)}, nil
 	}
-	if cfg.ReviewFallback == "" {
+	if cfg.ReviewFallback == "" && stage == StageReview {
 		return Plan{}, fmt.Errorf("input review_fallback is empty: a review app approved with %s uses only the review_fallback deployment's secrets file from the default branch, never one from the pull request; set review_fallback (e.g. dev-app-proxy)", Command)
 	}
 	if c.Author == "" {
