@@ -158,6 +158,7 @@ type Result struct {
 	TestRun     *TestRunResult // the Heroku CI test run (stage test, heroku_ci), nil when none ran
 	Skipped     string         // set when the run found nothing to do once under way: the notice why
 	ApprovedBy  string         // a /deploy-review approval: who approved the commit, and how
+	Approver    string         // the approver alone: "@login (write permission)"
 	// Running says, after a failed deploy, what the app it wrote to runs now: "staging
 	// (pangeo-forge-api-staging) runs v11 (the previous code) with the new config vars set in v12",
 	// "production (…) runs v10 again (rolled back as v14)". Empty when the run succeeded or failed
@@ -193,7 +194,7 @@ func (r *Runner) phase(res *Result, name string, fn func() error) error {
 func (r *Runner) Run(ctx context.Context, p plan.Plan) (*Result, error) {
 	res := &Result{Stage: p.Stage, Deployment: p.Deployment, Commit: p.Commit}
 	if p.Skip == "" {
-		res.ApprovedBy = p.Approval.Summary()
+		res.ApprovedBy, res.Approver = p.Approval.Summary(), p.Approval.Who()
 	}
 	defer func() { res.LogTail = r.Scrub(r.tail.String()) }()
 	defer r.dropUpload()

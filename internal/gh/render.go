@@ -119,8 +119,8 @@ func (v *view) title() string {
 		if res.Release > 0 {
 			t += fmt.Sprintf(" (v%d)", res.Release)
 		}
-		if res.ApprovedBy != "" {
-			t += ", " + strings.SplitN(res.ApprovedBy, " with ", 2)[0] // "approved by @login (write permission)"
+		if res.Approver != "" {
+			t += ", approved by " + res.Approver
 		}
 		return t
 	}

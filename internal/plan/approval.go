@@ -31,16 +31,25 @@ type Approval struct {
 	Permission string
 }
 
-// Summary is one line naming who approved the deploy, for the check run and the job summary.
+// Who names the approver, with their permission once GitHub has answered: "@login (write
+// permission)"; "" without an approval.
+func (a *Approval) Who() string {
+	if a == nil {
+		return ""
+	}
+	if a.Permission == "" {
+		return "@" + a.By
+	}
+	return fmt.Sprintf("@%s (%s permission)", a.By, a.Permission)
+}
+
+// Summary is one line naming who approved the deploy and how, for the check run and the job
+// summary; "" without an approval.
 func (a *Approval) Summary() string {
 	if a == nil {
 		return ""
 	}
-	perm := ""
-	if a.Permission != "" {
-		perm = " (" + a.Permission + " permission)"
-	}
-	return fmt.Sprintf("approved by @%s%s with %s %s", a.By, perm, Command, a.Commit)
+	return fmt.Sprintf("approved by %s with %s %s", a.Who(), Command, a.Commit)
 }
 
 var (
