@@ -294,14 +294,16 @@ func (r *Runner) deployStage(ctx context.Context, p plan.Plan, pipeline heroku.P
 	case plan.StageReview:
 		return r.review(ctx, p, pipeline, vars, res)
 	case plan.StageStaging:
-		app, err := r.Heroku.AppAtStage(ctx, pipeline.ID, "staging")
+		// The app's ID is enough: buildOn names it from its current release and finish reads its
+		// URL from its domains, so the app itself is not read (a token of the rate limit saved).
+		id, err := r.Heroku.AppIDAtStage(ctx, pipeline.ID, "staging")
 		if err != nil {
 			return err
 		}
-		if err := r.buildOn(ctx, p, app, vars, res); err != nil {
+		if err := r.buildOn(ctx, p, heroku.App{ID: id}, vars, res); err != nil {
 			return err
 		}
-		return r.finish(ctx, app, res, false)
+		return r.finish(ctx, heroku.App{ID: id, Name: res.App, WebURL: res.AppURL}, res, false)
 	default:
 		return r.prod(ctx, p, pipeline, vars, res)
 	}
@@ -555,7 +557,7 @@ func (r *Runner) unsetLeftVars(ctx context.Context, app heroku.App, res *Result)
 }
 
 // buildOn applies config vars, uploads the source, builds it on app and waits for the build and its
-// release.
+// release. An app given by its ID alone gets its name from its current release (res.App).
 func (r *Runner) buildOn(ctx context.Context, p plan.Plan, app heroku.App, vars map[string]string, res *Result) error {
 	res.App, res.AppURL = app.Name, app.WebURL
 	head := r.headBeforeBuild(ctx, p)
@@ -567,6 +569,16 @@ func (r *Runner) buildOn(ctx context.Context, p plan.Plan, app heroku.App, vars 
 	running := slug.Commit
 	if err := head(); err != nil {
 		return err
+	}
+	if app.Name == "" {
+		// Known by its ID only (a review app): its current release names it, which saves reading
+		// the app, a token of the account's rate limit; its URL comes from its domains (finish).
+		if app.Name = rel.App; app.Name == "" {
+			if app, err = r.Heroku.App(ctx, app.ID); err != nil {
+				return err
+			}
+		}
+		res.App, res.AppURL = app.Name, app.WebURL
 	}
 	r.aim(p, app, rel, running)
 	if err := r.checkMaintenance(ctx, p, app, res); err != nil {
@@ -636,8 +648,9 @@ func (r *Runner) buildOn(ctx context.Context, p plan.Plan, app heroku.App, vars 
 
 // finish reads what the summary reports about the app and runs the health check. The reads are
 // independent and made at once: the app's custom domains; its release, when the deploy created the
-// app and so never saw the release; the app itself, when the caller knows only its ID. A caller
-// that knows the app's name but not its URL gets the URL from the domains (heroku.WebURL).
+// app and so never saw the release (the release names the app); the app itself, when the caller
+// knows only its ID and the app was not created by the run. A caller that knows the app's name but
+// not its URL gets the URL from the domains (heroku.WebURL).
 func (r *Runner) finish(ctx context.Context, app heroku.App, res *Result, created bool) error {
 	id := app.ID
 	var (
@@ -647,14 +660,14 @@ func (r *Runner) finish(ctx context.Context, app heroku.App, res *Result, create
 		domainsErr, appErr error
 	)
 	wg.Go(func() { domains, domainsErr = r.Heroku.Domains(ctx, id) })
+	var releasedName string // the app's name, as its release names it
 	if created {
 		wg.Go(func() {
 			if rel, err := r.Heroku.CurrentRelease(ctx, id); err == nil {
-				res.Release = rel.Version
+				res.Release, releasedName = rel.Version, rel.App
 			}
 		})
-	}
-	if app.Name == "" {
+	} else if app.Name == "" {
 		wg.Go(func() { full, appErr = r.Heroku.App(ctx, id) })
 	}
 	// After a review or staging run's release: is the commit still the head, and does the app
@@ -671,11 +684,19 @@ func (r *Runner) finish(ctx context.Context, app heroku.App, res *Result, create
 		}
 	}
 	wg.Wait()
-	if app.Name == "" {
-		if appErr != nil {
+	if app.Name == "" && created && releasedName != "" {
+		// A created app's release names it, and its URL is its default domain's (below): the app
+		// need not be read (a token of the account's rate limit saved).
+		app.Name = releasedName
+	} else if app.Name == "" {
+		if !created {
+			if appErr != nil {
+				return appErr
+			}
+			app = full
+		} else if app, appErr = r.Heroku.App(ctx, id); appErr != nil {
 			return appErr
 		}
-		app = full
 	}
 	if check != nil {
 		if err := r.settled(ctx, app, check, headErr, current, currentErr, res); err != nil {

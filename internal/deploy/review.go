@@ -79,16 +79,14 @@ func (r *Runner) updateReviewApp(ctx context.Context, p plan.Plan, ra heroku.Rev
 		}
 		ra = waited
 	}
-	app, err := r.Heroku.App(ctx, ra.AppID)
-	if err != nil {
-		return err
-	}
-	r.Log.Infof("Updating the review app %s of pull request #%d", app.Name, p.PR)
-	if err := r.buildOn(ctx, p, app, vars, res); err != nil {
+	// Known by its ID: buildOn names it from its current release, finish reads its URL from its
+	// domains, so the app itself is not read.
+	r.Log.Infof("Updating the review app of pull request #%d", p.PR)
+	if err := r.buildOn(ctx, p, heroku.App{ID: ra.AppID}, vars, res); err != nil {
 		return err
 	}
 	res.Action = "updated review app"
-	return r.finish(ctx, app, res, false)
+	return r.finish(ctx, heroku.App{ID: ra.AppID, Name: res.App, WebURL: res.AppURL}, res, false)
 }
 
 // createReviewApp creates the pull request's review app with the config vars as its environment.

@@ -187,6 +187,12 @@ func (c *Client) ReviewApp(ctx context.Context, id string) (ReviewApp, error) {
 func (c *Client) WaitReviewApp(ctx context.Context, id string, log io.Writer) (ReviewApp, error) {
 	var build *Build // the review app's build, once followed
 	releaseFollowed := false
+	// The caller has just seen the review app pending or creating (the creation's answer, the
+	// pipeline's list): a read at once would say the same and cost a token of the account's rate
+	// limit, so the first read waits for the first poll.
+	if err := c.sleep(ctx, c.pollDelay(0)); err != nil {
+		return ReviewApp{}, err
+	}
 	for n := 0; ; n++ {
 		ra, err := c.ReviewApp(ctx, id)
 		if err != nil {

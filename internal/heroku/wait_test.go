@@ -359,7 +359,9 @@ func TestWaitReviewApp(t *testing.T) {
 			if got.AppID != "app7" || got.BuildID != "b7" {
 				t.Errorf("ReviewApp = %+v, want app7 built by b7", got)
 			}
-			if diff := cmp.Diff([]time.Duration{10 * time.Millisecond, 10 * time.Millisecond}, sl.all()); diff != "" {
+			// A pause before each of the three reads: the caller has just seen the app pending, so
+			// no read is spent at once.
+			if diff := cmp.Diff([]time.Duration{10 * time.Millisecond, 10 * time.Millisecond, 10 * time.Millisecond}, sl.all()); diff != "" {
 				t.Errorf("polls (-want +got):\n%s", diff)
 			}
 		})

@@ -39,4 +39,19 @@ func BenchmarkTokensPerStage(b *testing.B) {
 		pr, accountTokensPerHour, accountTokensPerHour/max(pr, 1), accountTokensPerHour/max(tokens["pr-updated"], 1))
 	b.ReportMetric(float64(accountTokensPerHour/max(pr, 1)), "PRs/hour")
 	b.Log(tab.String())
+	// Each stage's requests, so that what a token buys can be read off (docs/performance.md,
+	// section 7). Printed rather than logged: the testing package cuts a benchmark's log.
+	var list strings.Builder
+	for _, s := range stages {
+		fmt.Fprintf(&list, "\n  %s:", stageLabel[s.name])
+		for _, r := range s.requests {
+			path, _, _ := strings.Cut(r.Path, "?")
+			mark := "token"
+			if !r.Token {
+				mark = "free"
+			}
+			fmt.Fprintf(&list, "\n    %-5s %-6s %s", mark, r.Method, path)
+		}
+	}
+	fmt.Printf("BenchmarkTokensPerStage: each stage's Heroku requests:%s\n", list.String())
 }
