@@ -156,7 +156,7 @@ func (r *Runner) reviewAppSetup(ctx context.Context, p plan.Plan, pipeline herok
 	}
 	res.VarsSet = changes.Set
 	res.Action = "created review app"
-	r.settleAfter(p, app.ID, "")
+	r.settleAfter(p, app.ID, heroku.Release{})
 	return r.finish(ctx, app, res, true)
 }
 

@@ -632,14 +632,18 @@ func (r *Runner) buildOn(ctx context.Context, p plan.Plan, app heroku.App, vars 
 	if build.ReleaseID == "" {
 		return fmt.Errorf("build %s succeeded but Heroku made no release", build.ID)
 	}
-	if err := r.phase(res, "release", func() error { return r.waitRelease(ctx, app, build.ReleaseID, res) }); err != nil {
+	var released heroku.Release
+	if err := r.phase(res, "release", func() (err error) {
+		released, err = r.waitRelease(ctx, app, build.ReleaseID, res)
+		return err
+	}); err != nil {
 		return err
 	}
 	// The release phase has ended: the app leaves maintenance before its health check.
 	if err := r.leaveMaintenance(ctx, app, res); err != nil {
 		return err
 	}
-	r.settleAfter(p, app.ID, build.SlugID)
+	r.settleAfter(p, app.ID, released)
 	if res.Action == "" {
 		res.Action = "built " + short(p.Commit)
 	}
@@ -679,7 +683,7 @@ func (r *Runner) finish(ctx context.Context, app heroku.App, res *Result, create
 	)
 	if check != nil {
 		wg.Go(func() { headErr = r.headNow(ctx, check.p) })
-		if check.slugID != "" {
+		if check.ours.CodeID() != "" {
 			wg.Go(func() { current, currentErr = r.Heroku.CurrentRelease(ctx, id) })
 		}
 	}
@@ -773,15 +777,15 @@ func byteSize(n int64) string {
 
 // waitRelease follows a release (its release phase's output in a log group) until it succeeds or
 // fails, and records its version.
-func (r *Runner) waitRelease(ctx context.Context, app heroku.App, releaseID string, res *Result) error {
+func (r *Runner) waitRelease(ctx context.Context, app heroku.App, releaseID string, res *Result) (heroku.Release, error) {
 	end := r.Log.Group(fmt.Sprintf("Release on %s", app.Name))
 	rel, err := r.Heroku.WaitRelease(ctx, app.ID, releaseID, r.output())
 	end()
 	if err != nil {
-		return err
+		return heroku.Release{}, err
 	}
 	res.Release = rel.Version
-	return nil
+	return rel, nil
 }
 
 // output is where build, release, postdeploy and test output goes: the log (inside a

@@ -163,7 +163,7 @@ func (r *Runner) createReviewApp(ctx context.Context, p plan.Plan, pipeline hero
 	}
 	res.VarsSet = changes.Set
 	res.Action = "created review app"
-	r.settleAfter(p, ra.AppID, "")
+	r.settleAfter(p, ra.AppID, heroku.Release{})
 	// Only the app's ID is known: finish reads the app with its release and domains.
 	return r.finish(ctx, heroku.App{ID: ra.AppID}, res, true)
 }

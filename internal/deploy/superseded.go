@@ -152,21 +152,21 @@ func (r *Runner) headBeforeBuild(ctx context.Context, p plan.Plan) func() error 
 }
 
 // settleCheck is what finish checks once the run's release has passed: that the commit is still
-// the head (else the run ends superseded), and, when the run built slugID on the app, that the app
-// still runs it.
+// the head (else the run ends superseded), and, when the run knows the release its build made
+// (ours), that the app still runs that release's code.
 type settleCheck struct {
-	p      plan.Plan
-	appID  string
-	slugID string // "" when the run does not know its slug (a review app's creation): head check only
+	p     plan.Plan
+	appID string
+	ours  heroku.Release // zero when the run does not know it (a review app's creation): head check only
 }
 
 // settleAfter asks finish for the checks after the release of a review or staging run on appID.
 // Prod is left out: a promotion's release is the staging slug, and a failed prod check rolls back.
-func (r *Runner) settleAfter(p plan.Plan, appID, slugID string) {
+func (r *Runner) settleAfter(p plan.Plan, appID string, ours heroku.Release) {
 	if p.Stage != plan.StageReview && p.Stage != plan.StageStaging {
 		return
 	}
-	r.settle = &settleCheck{p: p, appID: appID, slugID: slugID}
+	r.settle = &settleCheck{p: p, appID: appID, ours: ours}
 }
 
 // takeSettle hands finish the check pending for appID, if any.
@@ -194,27 +194,39 @@ func (r *Runner) settled(ctx context.Context, app heroku.App, c *settleCheck, he
 		// The release is made and passed; a failed read cannot undo it.
 		r.Log.Warningf("%v; the release v%d of %s on %s stands", headErr, res.Release, short(c.p.Commit), app.Name)
 	}
-	if c.slugID == "" {
+	if c.ours.CodeID() == "" {
 		return nil
 	}
 	if currentErr != nil {
 		r.Log.Warningf("could not check that %s still runs this run's release v%d: %v", app.Name, res.Release, currentErr)
 		return nil
 	}
-	if current.SlugID == c.slugID || current.Version < res.Release {
+	if current.CodeID() == c.ours.CodeID() || current.Version < res.Release {
 		return nil // ours, or a config change on top of it
 	}
 	note := fmt.Sprintf("%s ran v%d, a release of other code made after this run's v%d (an older push whose build finished later): released %s again", app.Name, current.Version, res.Release, short(c.p.Commit))
 	r.Log.Noticef("%s", note)
 	return r.phase(res, "release again", func() error {
-		rel, err := r.Heroku.ReleaseSlug(ctx, app.ID, c.slugID, fmt.Sprintf("Deploy %s again (deploy-action: an older run's v%d landed after v%d)", short(c.p.Commit), current.Version, res.Release))
+		rel, err := r.releaseAgain(ctx, app, c.ours, fmt.Sprintf("Deploy %s again (deploy-action: an older run's v%d landed after v%d)", short(c.p.Commit), current.Version, res.Release))
 		if err != nil {
 			return fmt.Errorf("%s: %w", note, err)
 		}
-		if err := r.waitRelease(ctx, app, rel.ID, res); err != nil {
+		if _, err := r.waitRelease(ctx, app, rel.ID, res); err != nil {
 			return err
 		}
 		res.Notes = append(res.Notes, fmt.Sprintf("%s as v%d", note, res.Release))
 		return nil
 	})
+}
+
+// releaseAgain makes a new release of ours's code on app. A slug (Cedar) is released with the
+// app's current config vars (the "Create" link of POST /apps/{app}/releases). A Fir release has no
+// slug, and that link requires one (heroku-go v6.1.0's schema.json: "required": ["slug"], with
+// oci_image beside it optional), so a Fir release is made again by the "Rollback" link to ours,
+// which brings back ours's config vars too: those this run set before its build.
+func (r *Runner) releaseAgain(ctx context.Context, app heroku.App, ours heroku.Release, description string) (heroku.Release, error) {
+	if ours.SlugID != "" {
+		return r.Heroku.ReleaseSlug(ctx, app.ID, ours.SlugID, description)
+	}
+	return r.Heroku.Rollback(ctx, app.ID, ours.ID)
 }

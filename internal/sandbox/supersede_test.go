@@ -86,76 +86,90 @@ func TestTwoRunsAtOnce(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			w, err := New(Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(w.Close)
-			w.SeedLifecycle()
-			var before []*Run
-			for _, s := range tc.before {
-				before = append(before, mustRun(t, w, context.Background(), s))
-			}
-			app := tc.app(w, before)
-			older, newer := tc.setup(w)
-			if tc.name == "staging" {
-				// The push to main that starts the newer run, once the older one builds.
-				w.Heroku.Disrupt(func(r *http.Request) (herokuapi.Disruption, bool) {
-					if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/builds") {
-						w.GitHub.SetBranch(Repository, "main", commitMainAgain)
+			for _, fir := range []bool{false, true} {
+				t.Run(map[bool]string{false: "cedar", true: "fir"}[fir], func(t *testing.T) {
+					t.Parallel()
+					w, err := New(Options{})
+					if err != nil {
+						t.Fatal(err)
 					}
-					return herokuapi.Disruption{}, false
+					t.Cleanup(w.Close)
+					w.SeedLifecycle()
+					if fir {
+						w.Heroku.SetFir(Pipeline)
+					}
+					var before []*Run
+					for _, s := range tc.before {
+						before = append(before, mustRun(t, w, context.Background(), s))
+					}
+					app := tc.app(w, before)
+					older, newer := tc.setup(w)
+					if tc.name == "staging" {
+						// The push to main that starts the newer run, once the older one builds.
+						w.Heroku.Disrupt(func(r *http.Request) (herokuapi.Disruption, bool) {
+							if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/builds") {
+								w.GitHub.SetBranch(Repository, "main", commitMainAgain)
+							}
+							return herokuapi.Disruption{}, false
+						})
+					}
+					olderRun, newerRun := interleave(t, w, app, older, tc.olderCommit, newer, tc.newerCommit)
+
+					if !runsCommit(w, app, tc.newerCommit) {
+						t.Errorf("the app does not run the newer commit at the end: %+v", w.Heroku.Releases(app))
+					}
+					rels := w.Heroku.Releases(app)
+					last := rels[len(rels)-1]
+					// On Fir the schema's release "Create" needs a slug, which a Fir release has not: the
+					// newer run makes its release again by rolling back to it.
+					again := "again"
+					if fir {
+						again = "Rollback to v"
+					}
+					if !strings.Contains(last.Description, again) {
+						t.Errorf("the app's last release %+v is not the newer run's release made again", last)
+					}
+					for _, rel := range rels[:len(rels)-1] {
+						if strings.HasPrefix(rel.Description, "Rollback") {
+							t.Errorf("a rollback was made: %+v", rel)
+						}
+					}
+					if newerRun.Code != 0 || newerRun.Outputs["deployed"] != "true" || newerRun.Outputs["commit"] != tc.newerCommit {
+						t.Errorf("newer run exit %d, outputs %v", newerRun.Code, newerRun.Outputs)
+					}
+					if got := newerRun.Outputs["release"]; got != strconv.Itoa(last.Version) {
+						t.Errorf("newer run reports release %s, the app runs v%d", got, last.Version)
+					}
+					for _, out := range []string{newerRun.Log, newerRun.Summary} {
+						if !strings.Contains(out, "(an older push whose build finished later): released "+tc.newerCommit[:12]+" again") {
+							t.Errorf("the newer run does not say it released its slug again:\n%s", out)
+						}
+					}
+					if c := conclusion(w, newer); c != "success" {
+						t.Errorf("newer run's check run concluded %q", c)
+					}
+
+					if olderRun.Code != 0 {
+						t.Fatalf("older run exit %d:\n%s", olderRun.Code, olderRun.Log)
+					}
+					if olderRun.Outputs["deployed"] != "false" {
+						t.Errorf("older run deployed = %q, want false", olderRun.Outputs["deployed"])
+					}
+					want := "superseded: " + tc.olderCommit[:12] + " is no longer the head of " + tc.headOf + " (a newer push, " + tc.newerCommit[:12] + ", exists)"
+					if !strings.Contains(olderRun.Log, want) {
+						t.Errorf("older run's log does not say %q:\n%s", want, olderRun.Log)
+					}
+					cr := checkRunOf(w, older)
+					if cr == nil || cr.Conclusion != "neutral" || !strings.Contains(cr.Summary+cr.Title+cr.Text, "superseded") {
+						t.Errorf("older run's check run %+v, want neutral and superseded", cr)
+					}
+					if v := w.Heroku.Violations(); len(v) > 0 {
+						t.Errorf("Heroku violations: %v", v)
+					}
+					if v := w.GitHub.Violations(); len(v) > 0 {
+						t.Errorf("GitHub violations: %v", v)
+					}
 				})
-			}
-			olderRun, newerRun := interleave(t, w, app, older, tc.olderCommit, newer, tc.newerCommit)
-
-			if !runsCommit(w, app, tc.newerCommit) {
-				t.Errorf("the app does not run the newer commit at the end: %+v", w.Heroku.Releases(app))
-			}
-			rels := w.Heroku.Releases(app)
-			last := rels[len(rels)-1]
-			if !strings.Contains(last.Description, "again") {
-				t.Errorf("the app's last release %+v is not the newer run's second release of its slug", last)
-			}
-			for _, rel := range rels {
-				if strings.HasPrefix(rel.Description, "Rollback") {
-					t.Errorf("a rollback was made: %+v", rel)
-				}
-			}
-			if newerRun.Code != 0 || newerRun.Outputs["deployed"] != "true" || newerRun.Outputs["commit"] != tc.newerCommit {
-				t.Errorf("newer run exit %d, outputs %v", newerRun.Code, newerRun.Outputs)
-			}
-			if got := newerRun.Outputs["release"]; got != strconv.Itoa(last.Version) {
-				t.Errorf("newer run reports release %s, the app runs v%d", got, last.Version)
-			}
-			for _, out := range []string{newerRun.Log, newerRun.Summary} {
-				if !strings.Contains(out, "(an older push whose build finished later): released "+tc.newerCommit[:12]+" again") {
-					t.Errorf("the newer run does not say it released its slug again:\n%s", out)
-				}
-			}
-			if c := conclusion(w, newer); c != "success" {
-				t.Errorf("newer run's check run concluded %q", c)
-			}
-
-			if olderRun.Code != 0 {
-				t.Fatalf("older run exit %d:\n%s", olderRun.Code, olderRun.Log)
-			}
-			if olderRun.Outputs["deployed"] != "false" {
-				t.Errorf("older run deployed = %q, want false", olderRun.Outputs["deployed"])
-			}
-			want := "superseded: " + tc.olderCommit[:12] + " is no longer the head of " + tc.headOf + " (a newer push, " + tc.newerCommit[:12] + ", exists)"
-			if !strings.Contains(olderRun.Log, want) {
-				t.Errorf("older run's log does not say %q:\n%s", want, olderRun.Log)
-			}
-			cr := checkRunOf(w, older)
-			if cr == nil || cr.Conclusion != "neutral" || !strings.Contains(cr.Summary+cr.Title+cr.Text, "superseded") {
-				t.Errorf("older run's check run %+v, want neutral and superseded", cr)
-			}
-			if v := w.Heroku.Violations(); len(v) > 0 {
-				t.Errorf("Heroku violations: %v", v)
-			}
-			if v := w.GitHub.Violations(); len(v) > 0 {
-				t.Errorf("GitHub violations: %v", v)
 			}
 		})
 	}
