@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -405,6 +406,57 @@ func TestMaintenanceDryRun(t *testing.T) {
 	for _, r := range w.Heroku.Requests() {
 		if r.Method != http.MethodGet {
 			t.Errorf("a dry run wrote to Heroku: %s %s", r.Method, r.Path)
+		}
+	}
+}
+
+var uuid = regexp.MustCompile(`[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}`)
+
+// TestMaintenanceCost: maintenance: never adds no Heroku request to a deploy; a window adds three
+// (the app's read, on, off), on staging's build as on prod's promotion.
+func TestMaintenanceCost(t *testing.T) {
+	t.Parallel()
+	count := func(mode string) (staging, prod []string) {
+		w := newWorld(t)
+		paths := func(from int) []string {
+			var out []string
+			for _, r := range w.Heroku.Requests()[from:] {
+				// IDs differ from world to world: compare the requests' shapes.
+				path, _, _ := strings.Cut(r.Path, "?") // signed upload URLs differ too
+				out = append(out, r.Method+" "+uuid.ReplaceAllString(path, "{id}"))
+			}
+			return out
+		}
+		mustRun(t, w, context.Background(), withInputs(Lifecycle()[2], "maintenance", mode))
+		n := len(w.Heroku.Requests())
+		staging = paths(0)
+		mustRun(t, w, context.Background(), withInputs(Lifecycle()[3], "maintenance", mode))
+		return staging, paths(n)
+	}
+	neverStaging, neverProd := count("never")
+	winStaging, winProd := count("migrations")
+	extra := func(with, without []string) []string {
+		seen := map[string]int{}
+		for _, p := range without {
+			seen[p]++
+		}
+		var out []string
+		for _, p := range with {
+			if seen[p] > 0 {
+				seen[p]--
+				continue
+			}
+			out = append(out, p)
+		}
+		return out
+	}
+	for _, tt := range []struct {
+		name          string
+		with, without []string
+	}{{"staging", winStaging, neverStaging}, {"prod", winProd, neverProd}} {
+		got := extra(tt.with, tt.without)
+		if len(tt.with)-len(tt.without) != 3 || strings.Join(got, ", ") != "GET /apps/{id}, PATCH /apps/{id}, PATCH /apps/{id}" {
+			t.Errorf("%s: a maintenance window made %d requests more than maintenance: never (%d against %d): %v", tt.name, len(tt.with)-len(tt.without), len(tt.with), len(tt.without), got)
 		}
 	}
 }
