@@ -77,6 +77,12 @@ func TestLoad(t *testing.T) {
 		want func(*Config)
 	}{
 		{"defaults", minimal(), func(*Config) {}},
+		// Stage approve checks a comment with GitHub only; a Dependabot pull request's run has no
+		// Actions secrets (plan skips it with a notice).
+		{"stage approve without a heroku key", with(map[string]string{"INPUT_HEROKU_API_KEY": "", "INPUT_PIPELINE": "", "INPUT_STAGE": "approve"}),
+			func(c *Config) { c.HerokuAPIKey, c.Pipeline, c.Stage = "", "", "approve" }},
+		{"dependabot's pull_request without a heroku key", with(map[string]string{"INPUT_HEROKU_API_KEY": "", "GITHUB_ACTOR": "dependabot[bot]", "GITHUB_EVENT_NAME": "pull_request"}),
+			func(c *Config) { c.HerokuAPIKey, c.GitHub.Actor, c.GitHub.EventName = "", "dependabot[bot]", "pull_request" }},
 		{
 			"every input set",
 			with(map[string]string{
@@ -229,6 +235,7 @@ func TestLoadErrors(t *testing.T) {
 				`input "pipeline" is required: give the Heroku pipeline's name or UUID`,
 			},
 		},
+		{"dependabot's push without a heroku key", with(map[string]string{"INPUT_HEROKU_API_KEY": "", "GITHUB_ACTOR": "dependabot[bot]", "GITHUB_EVENT_NAME": "push"}), []string{`input "heroku_api_key" is required: pass the Heroku API key from a secret, e.g. heroku_api_key: ${{ secrets.HEROKU_API_KEY }}`}},
 		{"blank key", with(map[string]string{"INPUT_HEROKU_API_KEY": "  "}), []string{`input "heroku_api_key" is required: pass the Heroku API key from a secret, e.g. heroku_api_key: ${{ secrets.HEROKU_API_KEY }}`}},
 		{"stage", with(map[string]string{"INPUT_STAGE": "production"}), []string{`input "stage": "production" is not a stage: use one of auto, review, staging, prod, test, teardown, check-secrets, rollback, approve`}},
 		{"stage is case-sensitive", with(map[string]string{"INPUT_STAGE": "Prod"}), []string{`input "stage": "Prod" is not a stage: use one of auto, review, staging, prod, test, teardown, check-secrets, rollback, approve`}},

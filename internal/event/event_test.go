@@ -313,7 +313,7 @@ func TestFork(t *testing.T) {
 }
 
 func FuzzParse(f *testing.F) {
-	for _, name := range []string{"pull_request.opened.json", "push.json", "workflow_dispatch.json"} {
+	for _, name := range []string{"pull_request.opened.json", "push.json", "workflow_dispatch.json", "issue_comment.created.json"} {
 		data, err := os.ReadFile(filepath.Join("testdata", name))
 		if err != nil {
 			f.Fatal(err)
@@ -334,6 +334,9 @@ func FuzzParse(f *testing.F) {
 		}
 		if !isPR && tr.PR != nil {
 			t.Errorf("%s parsed with a pull request", name)
+		}
+		if c := tr.Comment; c != nil && (name != "issue_comment" || c.Issue <= 0) {
+			t.Errorf("%s parsed with a comment on issue %d", name, c.Issue)
 		}
 	})
 }

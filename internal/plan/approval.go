@@ -53,6 +53,8 @@ func (a *Approval) Summary() string {
 }
 
 var (
+	// loginRe is a GitHub login (letters, digits, single dashes inside) or an app's bot login.
+	loginRe  = regexp.MustCompile(`^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(?:\[bot\])?$`)
 	fullSHA  = regexp.MustCompile(`^[0-9a-fA-F]{40}$`)
 	shortSHA = regexp.MustCompile(`^[0-9a-fA-F]{4,39}$`)
 )
@@ -109,8 +111,9 @@ func (r resolver) comment() (Plan, error) {
 	if cfg.ReviewFallback == "" && stage == StageReview {
 		return Plan{}, fmt.Errorf("input review_fallback is empty: a review app approved with %s uses only the review_fallback deployment's secrets file from the default branch, never one from the pull request; set review_fallback (e.g. dev-app-proxy)", Command)
 	}
-	if c.Author == "" {
-		return Plan{}, fmt.Errorf("the issue_comment payload names no comment author: cannot ask GitHub whether they may approve a deploy")
+	if !loginRe.MatchString(c.Author) {
+		// GitHub never sends such a login; it is refused, not printed, since it would reach the log.
+		return Plan{}, fmt.Errorf("the issue_comment payload names no valid comment author (comment.user.login): cannot ask GitHub whether they may approve a deploy")
 	}
 	a.By = c.Author
 	return Plan{Stage: stage, PR: c.Issue, Approval: &a}, nil

@@ -117,7 +117,9 @@ func TestResolveCommentErrors(t *testing.T) {
 		{desc: "stage approve on a pull request", inputs: map[string]string{"stage": "approve"}, t: pr("opened"),
 			want: "input stage: approve checks a /deploy-review comment and runs on issue_comment events only, not on pull_request"},
 		{desc: "no comment author", inputs: map[string]string{"review_fallback": "dev-app-proxy"}, t: comment("created", "/deploy-review "+headSHA, func(c *event.Comment) { c.Author = "" }),
-			want: "the issue_comment payload names no comment author"},
+			want: "the issue_comment payload names no valid comment author"},
+		{desc: "a comment author that is no login", inputs: map[string]string{"review_fallback": "dev-app-proxy"}, t: comment("created", "/deploy-review "+headSHA, func(c *event.Comment) { c.Author = "x\n::error::y" }),
+			want: "the issue_comment payload names no valid comment author"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.desc, func(t *testing.T) {
