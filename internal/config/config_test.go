@@ -82,7 +82,9 @@ func TestLoad(t *testing.T) {
 		{"stage approve without a heroku key", with(map[string]string{"INPUT_HEROKU_API_KEY": "", "INPUT_PIPELINE": "", "INPUT_STAGE": "approve"}),
 			func(c *Config) { c.HerokuAPIKey, c.Pipeline, c.Stage = "", "", "approve" }},
 		{"dependabot's pull_request without a heroku key", with(map[string]string{"INPUT_HEROKU_API_KEY": "", "GITHUB_ACTOR": "dependabot[bot]", "GITHUB_EVENT_NAME": "pull_request"}),
-			func(c *Config) { c.HerokuAPIKey, c.GitHub.Actor, c.GitHub.EventName = "", "dependabot[bot]", "pull_request" }},
+			func(c *Config) {
+				c.HerokuAPIKey, c.GitHub.Actor, c.GitHub.EventName = "", "dependabot[bot]", "pull_request"
+			}},
 		{
 			"every input set",
 			with(map[string]string{
