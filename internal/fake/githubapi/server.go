@@ -71,6 +71,9 @@ type Request struct {
 	// Login is who the request's credential authenticated as ("" when it did not): the author of
 	// what it wrote.
 	Login string
+	// Wall-clock times for benchmarks: when the request arrived (before Latency) and when the
+	// handler returned. The critical path of a run is read from them (internal/sandbox).
+	Received, Answered time.Time
 }
 
 // Fault makes the server answer matching requests with an error instead of handling them, for
@@ -215,6 +218,7 @@ const docsURL = "https://docs.github.com/rest"
 // ServeHTTP answers one request: it records it, checks the credential, applies faults, matches
 // the route, checks permissions, validates against the description, and runs the handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	received := time.Now()
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
 		http.Error(w, "failed to read the request body", http.StatusBadRequest)
@@ -249,8 +253,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	idx := len(s.requests)
 	s.requests = append(s.requests, Request{
 		Method: r.Method, Path: r.URL.Path, Query: r.URL.Query(), Header: redact(r.Header), Body: body,
+		Received: received,
 	})
-	defer func() { s.requests[idx].Status = rw.status }()
+	defer func() { s.requests[idx].Status, s.requests[idx].Answered = rw.status, time.Now() }()
 
 	if outside {
 		// What GitHub Enterprise Server's web host answers for an API path: not the API.

@@ -66,3 +66,22 @@ func (s *Server) SimulatedWork(from, to time.Time) time.Duration {
 	}
 	return total
 }
+
+// Span is a stretch of wall-clock time.
+type Span struct{ Start, End time.Time }
+
+// WorkSpans are the timers of simulated work armed at or after from that fired by to (those
+// SimulatedWork sums), in the order they were armed: a benchmark tells the requests a client made
+// while Heroku worked from those it waited for.
+func (s *Server) WorkSpans(from, to time.Time) []Span {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []Span
+	for _, w := range s.work {
+		if !w.start.Before(from) && !w.end.After(to) {
+			out = append(out, Span{Start: w.start, End: w.end})
+		}
+	}
+	slices.SortFunc(out, func(a, b Span) int { return a.Start.Compare(b.Start) })
+	return out
+}
