@@ -42,10 +42,23 @@ func TestLifecycleOnGitHub(t *testing.T) {
 			t.Errorf("%s: the log warns:\n%s", step.Title, run.Log)
 		}
 		var ws []write
-		for _, req := range w.GitHub.Requests()[before:] {
-			if req.Method != "GET" {
-				ws = append(ws, write{req.Method, templated(req.Path)})
+		concluded := false
+		for _, req := range w.GitHub.Requests()[before:] { // in the order the server received them
+			if req.Method == "GET" {
+				continue
 			}
+			wr := write{req.Method, templated(req.Path)}
+			if wr == (write{"PATCH", "/check-runs/ID"}) {
+				if strings.Contains(string(req.Body), `"conclusion"`) {
+					concluded = true
+				} else {
+					if concluded {
+						t.Errorf("%s: a progress update of the check run reached GitHub after its conclusion", step.Title)
+					}
+					wr.Path += " (progress)"
+				}
+			}
+			ws = append(ws, wr)
 		}
 		writes = append(writes, ws)
 		if id := run.Outputs["check_run_id"]; id == "" {
@@ -75,9 +88,13 @@ func TestLifecycleOnGitHub(t *testing.T) {
 	names := []string{"PR opened", "PR updated", "main", "prod", "PR closed"}
 	for i := range want {
 		// Progress updates are sent in the background and coalesced: there are at most as many as
-		// phases, and they come between the opening writes and the conclusion.
+		// phases, and they come before the conclusion (checked above). The check run, the deployment
+		// and the comment are opened at once and concluded at once: only each one's own writes keep
+		// their order (the deployments' states, below).
 		wantFixed, wantProgress := withoutProgress(want[i])
 		gotFixed, gotProgress := withoutProgress(writes[i])
+		slices.SortStableFunc(wantFixed, compareWrites)
+		slices.SortStableFunc(gotFixed, compareWrites)
 		if diff := cmp.Diff(wantFixed, gotFixed); diff != "" {
 			t.Errorf("%s: GitHub writes other than progress updates (-want +got):\n%s", names[i], diff)
 		}
@@ -208,7 +225,8 @@ func demoSecretValues(t *testing.T, w *sandbox.World) map[string]string {
 	return values
 }
 
-// withoutProgress drops the check-run updates before the last one (the conclusion), and counts them.
+// withoutProgress drops the check-run progress updates, and counts them. In want, every check-run
+// update before the last one (the conclusion) is one; in what was sent, those marked (progress).
 func withoutProgress(ws []write) ([]write, int) {
 	last := -1
 	for i, w := range ws {
@@ -219,7 +237,7 @@ func withoutProgress(ws []write) ([]write, int) {
 	var out []write
 	n := 0
 	for i, w := range ws {
-		if w == (write{"PATCH", "/check-runs/ID"}) && i != last {
+		if w == (write{"PATCH", "/check-runs/ID (progress)"}) || w == (write{"PATCH", "/check-runs/ID"}) && i != last {
 			n++
 			continue
 		}
@@ -227,3 +245,5 @@ func withoutProgress(ws []write) ([]write, int) {
 	}
 	return out, n
 }
+
+func compareWrites(a, b write) int { return strings.Compare(a.Method+" "+a.Path, b.Method+" "+b.Path) }

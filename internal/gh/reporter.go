@@ -70,8 +70,11 @@ type Reporter struct {
 
 	checkRunID, deploymentID, commentID int64
 
-	off    map[feature]bool
-	warned map[string]bool
+	// stateMu guards off and warned: the check run, the deployment and the comment are opened, and
+	// concluded, at once, each by a goroutine of its own (each writes only its own ID above).
+	stateMu sync.Mutex
+	off     map[feature]bool
+	warned  map[string]bool
 }
 
 // feature is one thing the reporter writes, with the permission it needs.
@@ -141,16 +144,19 @@ func (r *Reporter) Start(ctx context.Context, p plan.Plan) {
 	go r.work(wctx)
 }
 
-// work opens the check run, the deployment and the comment, then shows progress until Finish.
+// work opens the check run, the deployment and the comment, at once (none needs another's answer),
+// then shows progress until Finish.
 func (r *Reporter) work(ctx context.Context) {
 	defer close(r.done)
-	r.openCheckRun(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { r.openCheckRun(ctx) })
 	if deploys(r.plan.Stage) {
-		r.openDeployment(ctx)
+		wg.Go(func() { r.openDeployment(ctx) })
 	}
 	if r.commenting() && r.plan.Stage == plan.StageReview {
-		r.upsertComment(ctx, r.render(nil, nil).comment(statusDeploying), true)
+		wg.Go(func() { r.upsertComment(ctx, r.render(nil, nil).comment(statusDeploying), true) })
 	}
+	wg.Wait()
 	for {
 		select {
 		case <-r.wake:
@@ -176,7 +182,7 @@ func (r *Reporter) Progress(ctx context.Context, phase string) {
 }
 
 func (r *Reporter) showProgress(ctx context.Context) {
-	if r.checkRunID == 0 || r.off[checks] {
+	if r.checkRunID == 0 || r.isOff(checks) {
 		return
 	}
 	r.mu.Lock()
@@ -209,7 +215,9 @@ func (r *Reporter) stopWorker(ctx context.Context) {
 	r.done = nil
 }
 
-// Finish concludes what Start opened from the run's result and error. It also warns, in the log,
+// Finish concludes what Start opened from the run's result and error: the check run, the deployment
+// and the comment at once, once no progress update is in flight any more (stopWorker), so that none
+// can land after the conclusion. It also warns, in the log,
 // about custom domains whose certificate is failing, whether or not GitHub is reported to.
 func (r *Reporter) Finish(ctx context.Context, res *deploy.Result, runErr error) {
 	r.stopWorker(ctx)
@@ -223,7 +231,17 @@ func (r *Reporter) Finish(ctx context.Context, res *deploy.Result, runErr error)
 		return
 	}
 	v := r.render(res, runErr)
-	if !r.off[checks] {
+	var wg sync.WaitGroup
+	wg.Go(func() { r.concludeCheckRun(ctx, res, v) })
+	wg.Go(func() { r.finishDeployment(ctx, v) })
+	wg.Go(func() { r.finishComment(ctx, res, v) })
+	wg.Wait()
+}
+
+// concludeCheckRun sets the check run's conclusion (and, for a manual promotion, reports on the
+// promoted commit too).
+func (r *Reporter) concludeCheckRun(ctx context.Context, res *deploy.Result, v *view) {
+	if !r.isOff(checks) {
 		cr := CheckRun{Name: r.checkName, Conclusion: v.conclusion, DetailsURL: r.detailsURL, ExternalID: r.externalID, Output: v.checkOutput()}
 		var err error
 		if r.checkRunID != 0 {
@@ -236,14 +254,17 @@ func (r *Reporter) Finish(ctx context.Context, res *deploy.Result, runErr error)
 		}
 		// A manual promotion runs on whatever commit was dispatched; the commit it put in production
 		// is only known now, and gets the same check run.
-		if promoted := res.Commit; r.plan.Manual && r.plan.Stage == plan.StageProd && promoted != "" && promoted != r.sha && !r.off[checks] {
+		if promoted := res.Commit; r.plan.Manual && r.plan.Stage == plan.StageProd && promoted != "" && promoted != r.sha && !r.isOff(checks) {
 			cr.ExternalID = fmt.Sprintf("%s/%s/%s", r.plan.Stage, r.plan.Deployment, promoted)
 			if _, err := r.upsertCheckRun(ctx, promoted, cr); err != nil {
 				r.failed(checks, "report on the promoted commit "+short(promoted), err)
 			}
 		}
 	}
-	r.finishDeployment(ctx, v)
+}
+
+// finishComment updates the pull request's comment with the outcome.
+func (r *Reporter) finishComment(ctx context.Context, res *deploy.Result, v *view) {
 	switch {
 	case !r.commenting():
 	case r.plan.Stage == plan.StageTeardown:
@@ -309,7 +330,7 @@ func (r *Reporter) openDeployment(ctx context.Context) {
 }
 
 func (r *Reporter) finishDeployment(ctx context.Context, v *view) {
-	if r.off[deployments] {
+	if r.isOff(deployments) {
 		return
 	}
 	c := r.opt.Client
@@ -352,12 +373,16 @@ func (r *Reporter) finishDeployment(ctx context.Context, v *view) {
 			ids, err = c.Deployments(ctx, r.plan.Deployment)
 			return err
 		})
-		for _, id := range ids {
-			if err != nil {
-				break
+		if err == nil {
+			// Every deployment's status at once: none depends on another.
+			errs := make([]error, len(ids))
+			var wg sync.WaitGroup
+			for i, id := range ids {
+				st := DeploymentStatus{State: "inactive", Description: "Review app deleted", LogURL: r.detailsURL}
+				wg.Go(func() { errs[i] = r.do(ctx, func(ctx context.Context) error { return c.SetDeploymentStatus(ctx, id, st) }) })
 			}
-			st := DeploymentStatus{State: "inactive", Description: "Review app deleted", LogURL: r.detailsURL}
-			err = r.do(ctx, func(ctx context.Context) error { return c.SetDeploymentStatus(ctx, id, st) })
+			wg.Wait()
+			err = errors.Join(errs...)
 		}
 		if err != nil {
 			r.failed(deployments, "mark the review app's deployments inactive", err)
@@ -366,7 +391,7 @@ func (r *Reporter) finishDeployment(ctx context.Context, v *view) {
 }
 
 func (r *Reporter) commenting() bool {
-	return r.opt.Config.PRComment && r.plan.PR != 0 && !r.off[comments] &&
+	return r.opt.Config.PRComment && r.plan.PR != 0 && !r.isOff(comments) &&
 		(r.plan.Stage == plan.StageReview || r.plan.Stage == plan.StageTeardown)
 }
 
@@ -461,6 +486,8 @@ func transient(err error) bool {
 // failed turns a reporting error into one warning that names the cause and what to do, and stops
 // reporting what cannot work for the rest of the run.
 func (r *Reporter) failed(f feature, what string, err error) {
+	r.stateMu.Lock()
+	defer r.stateMu.Unlock()
 	repo := r.opt.Config.GitHub.Repository
 	var resp *github.ErrorResponse
 	var rate *github.RateLimitError
@@ -497,12 +524,21 @@ func (r *Reporter) failed(f feature, what string, err error) {
 	}
 }
 
+// isOff says that reporting f was given up.
+func (r *Reporter) isOff(f feature) bool {
+	r.stateMu.Lock()
+	defer r.stateMu.Unlock()
+	return r.off[f]
+}
+
+// offAll gives up every feature. The caller holds stateMu.
 func (r *Reporter) offAll() {
 	for _, f := range []feature{checks, deployments, comments} {
 		r.off[f] = true
 	}
 }
 
+// warnOnce warns once per key. The caller holds stateMu, or no goroutine of the reporter runs.
 func (r *Reporter) warnOnce(key, format string, args ...any) {
 	if r.warned[key] {
 		return
