@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -23,6 +24,7 @@ import (
 	"github.com/pangeo-forge/deploy-action/internal/secrets"
 	"github.com/pangeo-forge/deploy-action/internal/source"
 	"github.com/pangeo-forge/deploy-action/internal/workspace"
+	"golang.org/x/sync/errgroup"
 )
 
 // Heroku is the part of the Platform API the flows use.
@@ -132,6 +134,8 @@ type Runner struct {
 	maint        maintenance    // the maintenance windows the run holds open (maintenance.go)
 	settle       *settleCheck   // the head check after this run's release, made by finish (superseded.go)
 	approvedFile []byte         // an approved review app's secrets file, as read from GitHub
+	early        *earlyUpload   // the upload started beside the first reads (overlap.go)
+	ahead        atomic.Pointer[aheadDomains]
 }
 
 // Result is what a run did: the outputs, the summary and the check run are made from it.
@@ -198,6 +202,7 @@ func (r *Runner) Run(ctx context.Context, p plan.Plan) (*Result, error) {
 	}
 	defer func() { res.LogTail = r.Scrub(r.tail.String()) }()
 	defer r.dropUpload()
+	defer r.dropEarly()
 	if p.Skip != "" {
 		r.Log.Noticef("%s", p.Skip)
 		return res, nil
@@ -245,13 +250,43 @@ func (r *Runner) deploy(ctx context.Context, p plan.Plan, res *Result) error {
 		// Read while the file is decrypted and the pipeline looked up; compared before any write.
 		protected = r.readProtected(ctx)
 	}
+	// What is uploaded must be the commit deployed: checked before the upload starts.
+	if err := r.checkCheckout(p); err != nil {
+		return err
+	}
+	// The stale-deploy guard asks GitHub, and the source is packed and uploaded, while the file is
+	// decrypted and the Heroku reads go out; every write to Heroku waits for the guard's answer
+	// (writeGate), and a stale commit ends the run before the first one.
+	guard := r.startGuard(ctx, p)
+	defer r.gateWrites(guard)()
+	if r.uploadsEarly(p) {
+		r.startUpload(ctx)
+	}
 	vars, used, err := r.loadSecrets(ctx, p, res)
 	if err != nil {
 		return err
 	}
-	if err := r.checkCheckout(p); err != nil {
-		return err
+	err = r.deployAfterChecks(ctx, p, used, protected, vars, guard, res)
+	if err != nil {
+		// Whatever else went wrong, a run the guard found stale is superseded: it skips.
+		if gerr := guard.result(); gerr != nil {
+			if s := (*supersededError)(nil); errors.As(gerr, &s) {
+				return gerr
+			}
+		}
 	}
+	return err
+}
+
+// uploadsEarly says whether the run's source is uploaded beside its first reads: a staging build
+// and a review app (created from the source, or built on) need it whatever the reads answer, but
+// for a rerun of the commit; a test run takes it too (heroku_ci).
+func (r *Runner) uploadsEarly(p plan.Plan) bool {
+	return p.Stage == plan.StageStaging || p.Stage == plan.StageReview && r.Config.ReviewMode != config.ReviewModeAppSetup
+}
+
+// deployAfterChecks is deploy once the local checks have passed and the guard has started.
+func (r *Runner) deployAfterChecks(ctx context.Context, p plan.Plan, used string, protected <-chan []protectedFile, vars map[string]string, guard *pending, res *Result) error {
 	pipeline, err := r.Heroku.Pipeline(ctx, r.Config.Pipeline)
 	if err != nil {
 		return err
@@ -264,15 +299,12 @@ func (r *Runner) deploy(ctx context.Context, p plan.Plan, res *Result) error {
 			return err
 		}
 	}
-	// The stale-deploy guard, right before the first write to Heroku.
-	if notice, err := r.staleSkip(ctx, p); err != nil || notice != "" {
-		if err != nil {
+	if r.gatedByTests(p) {
+		// The tests gate the deploy: nothing is written to Heroku unless they pass, and no test run
+		// starts before the guard has answered.
+		if err := guard.wait(ctx); err != nil {
 			return err
 		}
-		return r.skip(res, notice)
-	}
-	if r.gatedByTests(p) {
-		// The tests gate the deploy: nothing is written to Heroku unless they pass.
 		if err := r.test(ctx, p, pipeline, res); err != nil {
 			return err
 		}
@@ -294,13 +326,18 @@ func (r *Runner) deployStage(ctx context.Context, p plan.Plan, pipeline heroku.P
 	case plan.StageReview:
 		return r.review(ctx, p, pipeline, vars, res)
 	case plan.StageStaging:
-		// The app's ID is enough: buildOn names it from its current release and finish reads its
-		// URL from its domains, so the app itself is not read (a token of the rate limit saved).
+		// The app's ID is enough: buildOnState names it from its current release (read at once with
+		// its config vars) and finish reads its URL from its domains, so the app itself is not read
+		// (a token of the rate limit saved).
 		id, err := r.Heroku.AppIDAtStage(ctx, pipeline.ID, "staging")
 		if err != nil {
 			return err
 		}
-		if err := r.buildOn(ctx, p, heroku.App{ID: id}, vars, res); err != nil {
+		st, err := r.readTarget(ctx, id)
+		if err != nil {
+			return err
+		}
+		if err := r.buildOnState(ctx, p, heroku.App{ID: id}, st, nil, vars, res); err != nil {
 			return err
 		}
 		return r.finish(ctx, heroku.App{ID: id, Name: res.App, WebURL: res.AppURL}, res, false)
@@ -448,35 +485,67 @@ func (r *Runner) upload(ctx context.Context, res *Result) (*source.Archive, hero
 	if u := r.takeUpload(); u != nil {
 		return u.archive, u.src, nil // the source the test run tested
 	}
+	if u := r.early; u != nil {
+		// Started beside the first reads: it counts as this run's upload phase, of the time it took.
+		r.early = nil
+		if r.OnPhase != nil {
+			r.OnPhase(context.Background(), "upload")
+		}
+		err := u.wait(ctx)
+		res.Phases = append(res.Phases, Phase{Name: "upload", Duration: u.duration})
+		if err != nil {
+			u.cancel()
+			if u.result() == nil {
+				u.archive.Remove()
+			}
+			return nil, heroku.Source{}, err
+		}
+		r.logUpload(u.archive)
+		return u.archive, u.src, nil
+	}
 	err := r.phase(res, "upload", func() error {
-		// What a git push to Heroku would send: the files git tracks (under app_dir), not whatever
-		// else earlier steps left in the workspace (a cloud credentials file, a .env).
-		tracked, err := gitrepo.TrackedFiles(r.workspace())
-		if err != nil {
-			return err
+		var err error
+		archive, src, err = r.packAndUpload(ctx, r.Heroku)
+		if err == nil {
+			r.logUpload(archive)
 		}
-		dir, rel := r.sourceDir()
-		sel := source.Selection{Tracked: source.Under(tracked, rel), Include: r.Config.IncludeUntracked}
-		archive, err = source.Pack(ctx, dir, "", sel)
-		if err != nil {
-			return err
-		}
-		r.logSelection(archive)
-		f, err := archive.Open()
-		if err != nil {
-			archive.Remove()
-			return err
-		}
-		defer f.Close()
-		src, err = r.Heroku.UploadSource(ctx, f, archive.Size)
-		if err != nil {
-			archive.Remove()
-			return err
-		}
-		r.Log.Infof("Uploaded the source (%s, sha256 %s)", byteSize(archive.Size), archive.SHA256[:12])
-		return nil
+		return err
 	})
 	return archive, src, err
+}
+
+// packAndUpload packs what a git push to Heroku would send (the files git tracks under app_dir, not
+// whatever else earlier steps left in the workspace: a cloud credentials file, a .env) and uploads
+// it as a Heroku source. It logs nothing: it may run beside the run (startUpload).
+func (r *Runner) packAndUpload(ctx context.Context, hk Heroku) (*source.Archive, heroku.Source, error) {
+	tracked, err := gitrepo.TrackedFiles(r.workspace())
+	if err != nil {
+		return nil, heroku.Source{}, err
+	}
+	dir, rel := r.sourceDir()
+	sel := source.Selection{Tracked: source.Under(tracked, rel), Include: r.Config.IncludeUntracked}
+	archive, err := source.Pack(ctx, dir, "", sel)
+	if err != nil {
+		return nil, heroku.Source{}, err
+	}
+	f, err := archive.Open()
+	if err != nil {
+		archive.Remove()
+		return nil, heroku.Source{}, err
+	}
+	defer f.Close()
+	src, err := hk.UploadSource(ctx, f, archive.Size)
+	if err != nil {
+		archive.Remove()
+		return nil, heroku.Source{}, err
+	}
+	return archive, src, nil
+}
+
+// logUpload says what was uploaded and what was left out.
+func (r *Runner) logUpload(a *source.Archive) {
+	r.logSelection(a)
+	r.Log.Infof("Uploaded the source (%s, sha256 %s)", byteSize(a.Size), a.SHA256[:12])
 }
 
 // logSelection says what the upload left out: untracked files (the count and the largest, so
@@ -502,10 +571,17 @@ func (r *Runner) logSelection(a *source.Archive) {
 // applyVars sends the config vars that were added or changed, before the new code; the vars that
 // left the file are unset by finish once the new code has passed (VarChanges says why).
 func (r *Runner) applyVars(ctx context.Context, app heroku.App, vars map[string]string, res *Result) error {
+	return r.applyVarsTo(ctx, app, nil, vars, res)
+}
+
+// applyVarsTo is applyVars with the app's current config vars already read (nil: read them).
+func (r *Runner) applyVarsTo(ctx context.Context, app heroku.App, current, vars map[string]string, res *Result) error {
 	return r.phase(res, "config vars", func() error {
-		current, err := r.Heroku.ConfigVars(ctx, app.ID)
-		if err != nil {
-			return err
+		if current == nil {
+			var err error
+			if current, err = r.Heroku.ConfigVars(ctx, app.ID); err != nil {
+				return err
+			}
 		}
 		changes, err := DiffVars(current, vars)
 		if err != nil {
@@ -556,36 +632,98 @@ func (r *Runner) unsetLeftVars(ctx context.Context, app heroku.App, res *Result)
 	res.Notes = append(res.Notes, note)
 }
 
+// targetState is what the app a build goes to holds before the run writes to it: its config vars
+// and its current release (zero when it never released).
+type targetState struct {
+	vars    map[string]string
+	release heroku.Release
+}
+
+// readTarget reads, at once, the app's config vars and its current release (which names the app:
+// the app itself need not be read).
+func (r *Runner) readTarget(ctx context.Context, appID string) (targetState, error) {
+	var st targetState
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() (err error) {
+		st.vars, err = r.Heroku.ConfigVars(gctx, appID)
+		if err == nil && st.vars == nil {
+			st.vars = map[string]string{} // read, and empty
+		}
+		return err
+	})
+	g.Go(func() (err error) {
+		st.release, err = r.Heroku.CurrentRelease(gctx, appID)
+		if errors.Is(err, heroku.ErrNoRelease) {
+			return nil
+		}
+		return err
+	})
+	return st, g.Wait()
+}
+
 // buildOn applies config vars, uploads the source, builds it on app and waits for the build and its
 // release. An app given by its ID alone gets its name from its current release (res.App).
 func (r *Runner) buildOn(ctx context.Context, p plan.Plan, app heroku.App, vars map[string]string, res *Result) error {
-	res.App, res.AppURL = app.Name, app.WebURL
-	head := r.headBeforeBuild(ctx, p)
-	// What the app runs is read before the first write: the state a failure is reported against.
-	rel, slug, err := r.currentCode(ctx, app)
+	head := r.headBeforeBuild(ctx, p) // read beside the app's state
+	st, err := r.readTarget(ctx, app.ID)
 	if err != nil {
 		return err
 	}
-	running := slug.Commit
-	if err := head(); err != nil {
+	return r.buildOnState(ctx, p, app, st, head, vars, res)
+}
+
+// buildOnState is buildOn with the app's state read. The rerun check's second read (the commit of
+// the current release's slug) goes out beside the config var write; the build waits for both. A
+// release of the commit being deployed means a rerun of the same commit (a re-run workflow, a
+// retried job): nothing is built again, as a second build would make a second, identical release
+// and restart the dynos for nothing. The release is also what a failed run measures the app's state
+// against (aim). head, when not nil, is the review run's head check (headBeforeBuild), awaited
+// before the first write.
+func (r *Runner) buildOnState(ctx context.Context, p plan.Plan, app heroku.App, st targetState, head func() error, vars map[string]string, res *Result) error {
+	res.App, res.AppURL = app.Name, app.WebURL
+	rel := st.release
+	var code heroku.Slug // what the app runs: its commit, its process types (maintenance.go)
+	codeRead := start(func() (err error) {
+		if rel.CodeID() == "" {
+			return nil
+		}
+		// Cedar's commit is its slug's, Fir's its OCI image's.
+		code, err = r.Heroku.Code(ctx, app.ID, rel)
 		return err
+	})
+	if head != nil {
+		if err := head(); err != nil {
+			_ = codeRead.result()
+			return err
+		}
 	}
 	if app.Name == "" {
-		// Known by its ID only (a review app): its current release names it, which saves reading
-		// the app, a token of the account's rate limit; its URL comes from its domains (finish).
+		// Known by its ID only: its current release names it, which saves reading the app, a
+		// token of the account's rate limit; its URL comes from its domains (finish).
 		if app.Name = rel.App; app.Name == "" {
-			if app, err = r.Heroku.App(ctx, app.ID); err != nil {
+			read, err := r.Heroku.App(ctx, app.ID)
+			if err != nil {
+				_ = codeRead.result()
 				return err
 			}
+			app = read
 		}
 		res.App, res.AppURL = app.Name, app.WebURL
 	}
-	r.aim(p, app, rel, running)
-	if err := r.checkMaintenance(ctx, p, app, res); err != nil {
-		return err
+	// What the app runs is recorded before the first write: the state a failure is reported
+	// against (its commit, once its code is read).
+	r.aim(p, app, rel, "")
+	writeErr := r.checkMaintenance(ctx, p, app, res)
+	if writeErr == nil {
+		writeErr = r.applyVarsTo(ctx, app, st.vars, vars, res)
 	}
-	if err := r.applyVars(ctx, app, vars, res); err != nil {
-		return err
+	if err := codeRead.result(); err != nil {
+		return errors.Join(writeErr, err)
+	}
+	running := code.Commit
+	r.target.commit = running
+	if writeErr != nil {
+		return writeErr
 	}
 	if p.Commit != "" && running == p.Commit {
 		res.Release = rel.Version
@@ -608,7 +746,7 @@ func (r *Runner) buildOn(ctx context.Context, p plan.Plan, app heroku.App, vars 
 	defer archive.Remove()
 	if r.usesMaintenance(p) {
 		// A finished build releases at once: maintenance mode goes on before the build exists.
-		if err := r.enterMaintenance(ctx, p, app, r.releasePhaseOfBuild(slug), res); err != nil {
+		if err := r.enterMaintenance(ctx, p, app, r.releasePhaseOfBuild(code), res); err != nil {
 			return err
 		}
 	}
@@ -619,6 +757,7 @@ func (r *Runner) buildOn(ctx context.Context, p plan.Plan, app heroku.App, vars 
 		if err != nil {
 			return err
 		}
+		r.readDomainsAhead(ctx, app.ID) // for the summary, while Heroku builds
 		res.BuildID = build.ID
 		r.windowBuild(app.ID, build.ID)
 		end := r.Log.Group(fmt.Sprintf("Build %s on %s", short(build.ID), app.Name))
@@ -663,7 +802,11 @@ func (r *Runner) finish(ctx context.Context, app heroku.App, res *Result, create
 		full               heroku.App
 		domainsErr, appErr error
 	)
-	wg.Go(func() { domains, domainsErr = r.Heroku.Domains(ctx, id) })
+	if ahead, err, ok := r.takeDomains(ctx, id); ok {
+		domains, domainsErr = ahead, err
+	} else {
+		wg.Go(func() { domains, domainsErr = r.Heroku.Domains(ctx, id) })
+	}
 	var releasedName string // the app's name, as its release names it
 	if created {
 		wg.Go(func() {

@@ -2,10 +2,8 @@ package deploy
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
-	"github.com/pangeo-forge/deploy-action/internal/heroku"
 	"github.com/pangeo-forge/deploy-action/internal/plan"
 )
 
@@ -34,27 +32,4 @@ func (r *Runner) skip(res *Result, notice string) error {
 	res.Skipped = notice
 	res.Notes = append(res.Notes, notice)
 	return nil
-}
-
-// currentCode reads what app runs before the run writes to it: its current release and that
-// release's slug, with the commit its code was built from ("" when Heroku does not say) and its
-// process types (a release process is a release phase: maintenance.go). A release of the commit being
-// deployed means a rerun of the same commit (a re-run workflow, a retried job): nothing is built
-// again, as a second build would make a second, identical release and restart the dynos for
-// nothing. The release is also what a failed run measures the app's state against (aim). An app
-// that never released yields a zero release.
-func (r *Runner) currentCode(ctx context.Context, app heroku.App) (heroku.Release, heroku.Slug, error) {
-	rel, err := r.Heroku.CurrentRelease(ctx, app.ID)
-	if errors.Is(err, heroku.ErrNoRelease) {
-		return heroku.Release{}, heroku.Slug{}, nil
-	}
-	if err != nil || rel.CodeID() == "" {
-		return rel, heroku.Slug{}, err
-	}
-	// Cedar's commit is its slug's, Fir's its OCI image's.
-	slug, err := r.Heroku.Code(ctx, app.ID, rel)
-	if err != nil {
-		return heroku.Release{}, heroku.Slug{}, err
-	}
-	return rel, slug, nil
 }

@@ -4,26 +4,40 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/pangeo-forge/deploy-action/internal/config"
 	"github.com/pangeo-forge/deploy-action/internal/heroku"
 	"github.com/pangeo-forge/deploy-action/internal/plan"
+	"golang.org/x/sync/errgroup"
 )
 
 func (r *Runner) review(ctx context.Context, p plan.Plan, pipeline heroku.Pipeline, vars map[string]string, res *Result) error {
 	if r.Config.ReviewMode == config.ReviewModeAppSetup {
 		return r.reviewAppSetup(ctx, p, pipeline, vars, res)
 	}
-	cfg, err := r.Heroku.ReviewAppConfig(ctx, pipeline.ID)
-	if err != nil {
+	// The review app configuration and the pipeline's review apps are read at once: both need
+	// only the pipeline. The head check before the first write to the app (headBeforeBuild) goes
+	// out with them.
+	head := sync.OnceValue(r.headBeforeBuild(ctx, p))
+	var (
+		cfg      heroku.ReviewAppConfig
+		existing *heroku.ReviewApp
+	)
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() (err error) {
+		cfg, err = r.Heroku.ReviewAppConfig(gctx, pipeline.ID)
+		return err
+	})
+	g.Go(func() (err error) {
+		existing, err = r.findReviewApp(gctx, pipeline.ID, p.PR)
+		return err
+	})
+	if err := g.Wait(); err != nil {
 		return err
 	}
 	if cfg.Automatic {
 		return automaticReviewApps(pipeline, p.PR)
-	}
-	existing, err := r.findReviewApp(ctx, pipeline.ID, p.PR)
-	if err != nil {
-		return err
 	}
 	if existing != nil && existing.Status == "errored" {
 		if err := r.replaceErrored(ctx, *existing, res); err != nil {
@@ -32,9 +46,9 @@ func (r *Runner) review(ctx context.Context, p plan.Plan, pipeline heroku.Pipeli
 		existing = nil
 	}
 	if existing != nil {
-		return r.updateReviewApp(ctx, p, *existing, vars, res)
+		return r.updateReviewApp(ctx, p, *existing, vars, head, res)
 	}
-	return r.createReviewApp(ctx, p, pipeline, vars, res)
+	return r.createReviewApp(ctx, p, pipeline, vars, head, res)
 }
 
 // automaticReviewApps is the refusal of a pipeline whose review app configuration creates review
@@ -70,7 +84,7 @@ func (r *Runner) replaceErrored(ctx context.Context, ra heroku.ReviewApp, res *R
 
 // updateReviewApp brings an existing review app to the commit: config vars first, then a build
 // (none when it already runs the commit).
-func (r *Runner) updateReviewApp(ctx context.Context, p plan.Plan, ra heroku.ReviewApp, vars map[string]string, res *Result) error {
+func (r *Runner) updateReviewApp(ctx context.Context, p plan.Plan, ra heroku.ReviewApp, vars map[string]string, head func() error, res *Result) error {
 	if ra.Status != "created" {
 		// Another run's creation is under way: wait for it rather than make a second app.
 		waited, err := r.Heroku.WaitReviewApp(ctx, ra.ID, nil)
@@ -79,10 +93,14 @@ func (r *Runner) updateReviewApp(ctx context.Context, p plan.Plan, ra heroku.Rev
 		}
 		ra = waited
 	}
-	// Known by its ID: buildOn names it from its current release, finish reads its URL from its
-	// domains, so the app itself is not read.
+	// Known by its ID: buildOnState names it from its current release (read at once with its config
+	// vars), finish reads its URL from its domains, so the app itself is not read.
+	st, err := r.readTarget(ctx, ra.AppID)
+	if err != nil {
+		return err
+	}
 	r.Log.Infof("Updating the review app of pull request #%d", p.PR)
-	if err := r.buildOn(ctx, p, heroku.App{ID: ra.AppID}, vars, res); err != nil {
+	if err := r.buildOnState(ctx, p, heroku.App{ID: ra.AppID}, st, head, vars, res); err != nil {
 		return err
 	}
 	res.Action = "updated review app"
@@ -93,9 +111,7 @@ func (r *Runner) updateReviewApp(ctx context.Context, p plan.Plan, ra heroku.Rev
 // When Heroku answers that one exists already (made meanwhile by another run or by hand), that
 // one never received this run's environment: an errored one is replaced, any other is updated
 // like an existing app, so that the config vars reported are the ones Heroku holds.
-func (r *Runner) createReviewApp(ctx context.Context, p plan.Plan, pipeline heroku.Pipeline, vars map[string]string, res *Result) error {
-	head := r.headBeforeBuild(ctx, p) // read while the source uploads
-	archive, src, err := r.upload(ctx, res)
+func (r *Runner) createReviewApp(ctx context.Context, p plan.Plan, pipeline heroku.Pipeline, vars map[string]string, head func() error, res *Result) error {	archive, src, err := r.upload(ctx, res)
 	if err != nil {
 		return err
 	}
@@ -159,7 +175,7 @@ func (r *Runner) createReviewApp(ctx context.Context, p plan.Plan, pipeline hero
 		res.Notes = append(res.Notes, note)
 		kept = true
 		r.keepUpload(archive, src) // the build on the adopted app uses the source uploaded above
-		return r.updateReviewApp(ctx, p, *adopted, vars, res)
+		return r.updateReviewApp(ctx, p, *adopted, vars, head, res)
 	}
 	res.VarsSet = changes.Set
 	res.Action = "created review app"

@@ -27,6 +27,7 @@ type processFigures struct {
 	wall, work time.Duration
 	path       CriticalPath
 	requests   int
+	timeline   string // every request and work span, from the process's start
 }
 
 func (f processFigures) overhead() time.Duration { return f.wall - f.work }
@@ -61,7 +62,16 @@ func runProcess(b *testing.B, w *World, bin string, step Step) processFigures {
 		calls = append(calls, Call{What: "github " + r.Method + " " + r.Path, Received: r.Received, Answered: r.Answered})
 	}
 	work := w.Heroku.WorkSpans(start, end)
-	return processFigures{wall: end.Sub(start), work: w.Heroku.SimulatedWork(start, end), path: Critical(calls, work), requests: len(calls)}
+	slices.SortFunc(calls, func(a, b Call) int { return a.Received.Compare(b.Received) })
+	var tl strings.Builder
+	for _, s := range work {
+		fmt.Fprintf(&tl, "  %5d-%5d ms  (Heroku works)\n", s.Start.Sub(start).Milliseconds(), s.End.Sub(start).Milliseconds())
+	}
+	for _, c := range calls {
+		fmt.Fprintf(&tl, "  %5d-%5d ms  %s\n", c.Received.Sub(start).Milliseconds(), c.Answered.Sub(start).Milliseconds(), c.What)
+	}
+	fmt.Fprintf(&tl, "  exit at %d ms\n", end.Sub(start).Milliseconds())
+	return processFigures{wall: end.Sub(start), work: w.Heroku.SimulatedWork(start, end), path: Critical(calls, work), requests: len(calls), timeline: tl.String()}
 }
 
 // BenchmarkCriticalPath: the action's binary, run as a process from start to exit for each stage of
@@ -84,7 +94,7 @@ func BenchmarkCriticalPath(b *testing.B) {
 	steps := Lifecycle()
 	got := map[string][]processFigures{}
 	base := map[string][]processFigures{}
-	var last map[string]CriticalPath
+	var last map[string]processFigures
 	for b.Loop() {
 		wa, err := New(opt)
 		if err != nil {
@@ -96,12 +106,12 @@ func BenchmarkCriticalPath(b *testing.B) {
 		}
 		wa.SeedLifecycle()
 		wn.SeedLifecycle()
-		last = map[string]CriticalPath{}
+		last = map[string]processFigures{}
 		for _, step := range steps {
 			// Alternated stage by stage, so that both see the same load on the machine.
 			f := runProcess(b, wa, action, step)
 			got[step.Name] = append(got[step.Name], f)
-			last[step.Name] = f.path
+			last[step.Name] = f
 			base[step.Name] = append(base[step.Name], runProcess(b, wn, naive, step))
 		}
 		for _, w := range []*World{wa, wn} {
@@ -136,9 +146,10 @@ func BenchmarkCriticalPath(b *testing.B) {
 	if os.Getenv("DEPLOY_ACTION_BENCH_CHAIN") != "" {
 		for _, step := range steps {
 			fmt.Printf("BenchmarkCriticalPath: %s, the action's longest chain:\n", stageLabel[step.Name])
-			for i, c := range last[step.Name].Chain {
+			for i, c := range last[step.Name].path.Chain {
 				fmt.Printf("  %2d. %s\n", i+1, c.What)
 			}
+			fmt.Printf("and its timeline:\n%s", last[step.Name].timeline)
 		}
 	}
 }

@@ -14,11 +14,15 @@ import (
 	"github.com/pangeo-forge/deploy-action/internal/fake/herokuapi"
 )
 
-// herokuWrites are the requests that change something on Heroku, IDs and signatures left out.
+// herokuWrites are the requests other than reads that Heroku received, the source upload's included,
+// IDs and signatures left out.
 func herokuWrites(reqs []herokuapi.Request) []string {
 	var out []string
-	for _, w := range writes(reqs) {
-		w, _, _ = strings.Cut(w, "?")
+	for _, r := range reqs {
+		if r.Method == "GET" || r.Method == "HEAD" {
+			continue
+		}
+		w, _, _ := strings.Cut(r.Method+" "+r.Path, "?")
 		out = append(out, uuidRe.ReplaceAllString(w, "ID"))
 	}
 	return out
