@@ -379,7 +379,9 @@ func (r *Reporter) finishDeployment(ctx context.Context, v *view) {
 			var wg sync.WaitGroup
 			for i, id := range ids {
 				st := DeploymentStatus{State: "inactive", Description: "Review app deleted", LogURL: r.detailsURL}
-				wg.Go(func() { errs[i] = r.do(ctx, func(ctx context.Context) error { return c.SetDeploymentStatus(ctx, id, st) }) })
+				wg.Go(func() {
+					errs[i] = r.do(ctx, func(ctx context.Context) error { return c.SetDeploymentStatus(ctx, id, st) })
+				})
 			}
 			wg.Wait()
 			err = errors.Join(errs...)
