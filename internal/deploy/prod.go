@@ -26,11 +26,22 @@ func (r *Runner) prod(ctx context.Context, p plan.Plan, pipeline heroku.Pipeline
 	// there, above which the promotion's release will appear.
 	// Staging's app, read beside them, tells its stack: Heroku cannot promote a container-stack
 	// (heroku.yml) app, so prod builds such an app itself.
+	// Prod's config vars are read with them, and the pushed commit's tree (compared with staging's
+	// when staging runs another commit) is asked of GitHub meanwhile.
 	var release, previous heroku.Release
 	var stagingApp heroku.App
 	var prodNewest int
+	var prodVars map[string]string
 	var releaseErr error // staging without a release is an error only when its release is promoted
+	pushedTree := r.readTreeAhead(ctx, p)
 	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() (err error) {
+		prodVars, err = r.Heroku.ConfigVars(gctx, prodID)
+		if err == nil && prodVars == nil {
+			prodVars = map[string]string{}
+		}
+		return err
+	})
 	g.Go(func() (err error) {
 		stagingApp, err = r.Heroku.App(gctx, stagingID)
 		return err
@@ -78,7 +89,7 @@ func (r *Runner) prod(ctx context.Context, p plan.Plan, pipeline heroku.Pipeline
 	if err != nil {
 		return err
 	}
-	why, same, err := r.sameContent(ctx, p, slug.Commit)
+	why, same, err := r.sameContent(ctx, p, slug.Commit, pushedTree)
 	if err != nil {
 		return err
 	}
@@ -91,7 +102,7 @@ func (r *Runner) prod(ctx context.Context, p plan.Plan, pipeline heroku.Pipeline
 	if err := r.checkMaintenance(ctx, p, prodApp, res); err != nil {
 		return err
 	}
-	if err := r.applyVars(ctx, prodApp, vars, res); err != nil {
+	if err := r.applyVarsTo(ctx, prodApp, prodVars, vars, res); err != nil {
 		return err
 	}
 	if previous.CodeID() != "" && previous.CodeID() == release.CodeID() {
@@ -115,6 +126,7 @@ func (r *Runner) prod(ctx context.Context, p plan.Plan, pipeline heroku.Pipeline
 			return err
 		}
 		r.windowPromotion(prodApp.ID, promotion.ID)
+		r.readDomainsAhead(ctx, prodApp.ID) // for the summary (and prod's URL), while Heroku promotes
 		end := r.Log.Group(fmt.Sprintf("Release on %s", prodApp.Name))
 		promoted, err := r.Heroku.WaitPromotion(ctx, promotion.ID, heroku.PromotedRelease{App: prodApp.ID, CodeID: release.CodeID(), After: prodNewest}, r.output())
 		end()
@@ -164,7 +176,7 @@ func (r *Runner) buildProd(ctx context.Context, p plan.Plan, prodID string, prev
 // sameContent decides whether staging's release (built from stagingCommit) is what this prod run
 // deploys: the same commit, a commit with the same tree (a merge of main into prod), or a manual
 // promotion.
-func (r *Runner) sameContent(ctx context.Context, p plan.Plan, stagingCommit string) (string, bool, error) {
+func (r *Runner) sameContent(ctx context.Context, p plan.Plan, stagingCommit string, pushedTree *treeAhead) (string, bool, error) {
 	switch {
 	case p.Manual:
 		return "manual promotion of the release staging runs", true, nil
@@ -173,10 +185,15 @@ func (r *Runner) sameContent(ctx context.Context, p plan.Plan, stagingCommit str
 	case stagingCommit == "" || r.GitHub == nil:
 		return fmt.Sprintf("staging's release does not name a commit that can be compared with %s", short(p.Commit)), false, nil
 	}
-	want, err := r.GitHub.CommitTree(ctx, p.Commit)
-	if err != nil {
+	if pushedTree == nil {
+		if pushedTree = r.readTreeAhead(ctx, p); pushedTree == nil {
+			return fmt.Sprintf("staging's release cannot be compared with %s", orNone(short(p.Commit))), false, nil
+		}
+	}
+	if err := pushedTree.wait(ctx); err != nil {
 		return "", false, err
 	}
+	want := pushedTree.tree
 	have, err := r.GitHub.CommitTree(ctx, stagingCommit)
 	if err != nil {
 		return "", false, err
@@ -185,4 +202,24 @@ func (r *Runner) sameContent(ctx context.Context, p plan.Plan, stagingCommit str
 		return fmt.Sprintf("staging runs %s, whose tree is identical to %s", short(stagingCommit), short(p.Commit)), true, nil
 	}
 	return fmt.Sprintf("staging runs %s, whose content differs from %s (prod is ahead of staging)", short(stagingCommit), short(p.Commit)), false, nil
+}
+
+// treeAhead is the pushed commit's tree, asked of GitHub while prod's Heroku reads go out.
+type treeAhead struct {
+	*pending
+	tree string
+}
+
+// readTreeAhead starts the read of the pushed commit's tree, which sameContent compares with
+// staging's; nil when the run compares no trees (a manual promotion, no GitHub client).
+func (r *Runner) readTreeAhead(ctx context.Context, p plan.Plan) *treeAhead {
+	if p.Manual || r.GitHub == nil || p.Commit == "" {
+		return nil
+	}
+	t := &treeAhead{}
+	t.pending = start(func() (err error) {
+		t.tree, err = r.GitHub.CommitTree(ctx, p.Commit)
+		return err
+	})
+	return t
 }
