@@ -111,7 +111,8 @@ func (r *Runner) updateReviewApp(ctx context.Context, p plan.Plan, ra heroku.Rev
 // When Heroku answers that one exists already (made meanwhile by another run or by hand), that
 // one never received this run's environment: an errored one is replaced, any other is updated
 // like an existing app, so that the config vars reported are the ones Heroku holds.
-func (r *Runner) createReviewApp(ctx context.Context, p plan.Plan, pipeline heroku.Pipeline, vars map[string]string, head func() error, res *Result) error {	archive, src, err := r.upload(ctx, res)
+func (r *Runner) createReviewApp(ctx context.Context, p plan.Plan, pipeline heroku.Pipeline, vars map[string]string, head func() error, res *Result) error {
+	archive, src, err := r.upload(ctx, res)
 	if err != nil {
 		return err
 	}

@@ -135,10 +135,11 @@ func TestStagingWritesWaitForTheirChecks(t *testing.T) {
 	mustRun(t, w, ctx, step)
 	reqs := w.Heroku.Requests()[before:]
 
-	var guard githubapi.Request
+	var guard githubapi.Request // the first read of the head: the guard's (finish reads it again after the release)
 	for _, r := range w.GitHub.Requests()[ghBefore:] {
 		if r.Method == "GET" && strings.HasSuffix(r.Path, "/branches/main") {
 			guard = r
+			break
 		}
 	}
 	patch := firstHeroku(reqs, "PATCH", "/config-vars")
@@ -161,7 +162,9 @@ func TestStagingWritesWaitForTheirChecks(t *testing.T) {
 }
 
 // TestStagingCriticalPath: a staging deploy waits for 5 round trips in a row before Heroku builds
-// and 2 after its release phase ends, with 50 ms on every Heroku and GitHub request. The reporter's
+// and 3 after its release phase ends (the release's confirming read, the head check after the
+// release with the app's current release, the conclusion), with 50 ms on every Heroku and GitHub
+// request. The reporter's
 // opening writes and progress updates run beside the deploy and are left out: they take whatever
 // time the chain leaves them (BenchmarkCriticalPath measures everything).
 func TestStagingCriticalPath(t *testing.T) {
@@ -187,11 +190,11 @@ func TestStagingCriticalPath(t *testing.T) {
 		}
 	}
 	cp := Critical(calls, w.Heroku.WorkSpans(start, end))
-	if cp.Before > 5 || cp.After > 2 {
+	if cp.Before > 5 || cp.After > 3 {
 		var chain []string
 		for _, c := range cp.Chain {
 			chain = append(chain, c.What)
 		}
-		t.Errorf("critical path %d before the build, %d after the release; want 5 and 2. The longest chain:\n%s", cp.Before, cp.After, strings.Join(chain, "\n"))
+		t.Errorf("critical path %d before the build, %d after the release; want 5 and 3. The longest chain:\n%s", cp.Before, cp.After, strings.Join(chain, "\n"))
 	}
 }
