@@ -531,6 +531,10 @@ func TestReleasePhase(t *testing.T) {
 			s.AddApp("web", "", "")
 			s.SetReleasePhase("web", ok)
 			url, sum := upload(t, s, []byte("src"))
+			// The release phase starts after the build was created: time since then bounds how long
+			// it has run, so "still pending" is asserted only while that bound is under 500ms (a
+			// loaded machine may take longer to ask).
+			created := time.Now()
 			b := call(t, s, "POST", "/apps/web/builds", map[string]any{"source_blob": map[string]any{"url": url, "checksum": sum, "version": "c0ffee"}}).json(t)
 			readStream(t, s, b["output_stream_url"].(string))
 			b = call(t, s, "GET", "/apps/web/builds/"+b["id"].(string), nil).json(t)
@@ -539,7 +543,9 @@ func TestReleasePhase(t *testing.T) {
 			}
 			relID := b["release"].(map[string]any)["id"].(string)
 			rel := call(t, s, "GET", "/apps/web/releases/"+relID, nil).json(t)
-			if rel["status"] != "pending" || rel["current"] != false {
+			if time.Since(created) >= 500*time.Millisecond {
+				t.Logf("the machine took %s to read the release: its phase may have ended, not checking that it was pending", time.Since(created))
+			} else if rel["status"] != "pending" || rel["current"] != false {
 				t.Errorf("release during its release phase: status %v current %v", rel["status"], rel["current"])
 			}
 			log := readStream(t, s, rel["output_stream_url"].(string))
