@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/pangeo-forge/deploy-action/internal/heroku"
@@ -24,15 +25,27 @@ type target struct {
 	commit string         // the commit before's code was built from, "" when unknown
 	// rollbackFailed, when set, says how the rollback failed; what the app runs is read after it.
 	rollbackFailed string
+	// out, when set, takes the rollback's release output instead of the log: one of several apps
+	// deployed at once keeps its output apart, printed as a group of its own once it is done.
+	out io.Writer
+	// rollback says what became of the rollback after a failure: "rolled back", "rollback
+	// requested" (not confirmed), "" when none was made.
+	rollback string
 }
 
 // aim records the app the run is about to write to and what it runs before the first write.
 func (r *Runner) aim(p plan.Plan, app heroku.App, before heroku.Release, commit string) {
+	r.target = newTarget(p, app, before, commit)
+}
+
+// newTarget is the target of aim, for a caller that deploys several apps at once and keeps one
+// target per app.
+func newTarget(p plan.Plan, app heroku.App, before heroku.Release, commit string) *target {
 	label := map[plan.Stage]string{plan.StageReview: "the review app", plan.StageStaging: "staging", plan.StageProd: "production"}[p.Stage]
 	if label == "" {
 		label = string(p.Stage)
 	}
-	r.target = &target{app: app, who: fmt.Sprintf("%s (%s)", label, app.Name), before: before, commit: commit}
+	return &target{app: app, who: fmt.Sprintf("%s (%s)", label, app.Name), before: before, commit: commit}
 }
 
 // stoppedContext is ctx, or when ctx is done (the run was cancelled or ran past its timeout) a fresh
@@ -51,6 +64,13 @@ func (r *Runner) sayWhatRuns(ctx context.Context, p plan.Plan, res *Result) {
 	if t == nil || res.Running != "" {
 		return
 	}
+	res.Running = r.whatRuns(ctx, t, p, res)
+	r.Log.Noticef("After this run: %s", res.Running)
+}
+
+// whatRuns reads what t's app runs now and says it, measured against what it ran before the run
+// (res is the app's own result).
+func (r *Runner) whatRuns(ctx context.Context, t *target, p plan.Plan, res *Result) string {
 	rctx, cancel := stoppedContext(ctx)
 	defer cancel()
 	now, err := r.Heroku.CurrentRelease(rctx, t.app.ID)
@@ -66,8 +86,7 @@ func (r *Runner) sayWhatRuns(ctx context.Context, p plan.Plan, res *Result) {
 	if t.rollbackFailed != "" {
 		s = t.rollbackFailed + ": " + s
 	}
-	res.Running = s
-	r.Log.Noticef("After this run: %s", s)
+	return s
 }
 
 // describeRunning says what t's app runs, now its current release, compared with what it ran
@@ -108,9 +127,15 @@ func describeRunning(t *target, now heroku.Release, p plan.Plan, res *Result) st
 // and reported as requested, not confirmed. Otherwise the run waits for the rollback's release:
 // timeout_reserve keeps the time for it (WorkContext).
 func (r *Runner) rollbackAfter(ctx context.Context, app heroku.App, previous heroku.Release, res *Result, cause error) error {
+	return r.rollbackTargetAfter(ctx, r.target, app, previous, res, cause)
+}
+
+// rollbackTargetAfter is rollbackAfter for the app of t (nil: the app by its name), one of several
+// apps of a stage being deployed at once.
+func (r *Runner) rollbackTargetAfter(ctx context.Context, t *target, app heroku.App, previous heroku.Release, res *Result, cause error) error {
 	who := app.Name
-	if r.target != nil {
-		who = r.target.who
+	if t != nil {
+		who = t.who
 	}
 	switch {
 	case !r.Config.Rollback:
@@ -124,9 +149,16 @@ func (r *Runner) rollbackAfter(ctx context.Context, app heroku.App, previous her
 	rel, err := r.Heroku.Rollback(rctx, app.ID, previous.ID)
 	if err == nil && !stopped {
 		// The rollback is a release like any other: it counts once it has run.
-		end := r.Log.Group(fmt.Sprintf("Rollback of %s to v%d", app.Name, previous.Version))
+		title := fmt.Sprintf("Rollback of %s to v%d", app.Name, previous.Version)
+		out, end := io.Writer(nil), func() {}
+		if t != nil && t.out != nil {
+			out = t.out
+			fmt.Fprintf(out, "%s\n", title)
+		} else {
+			out, end = r.output(), r.Log.Group(title)
+		}
 		var done heroku.Release
-		done, err = r.Heroku.WaitRelease(ctx, app.ID, rel.ID, r.output())
+		done, err = r.Heroku.WaitRelease(ctx, app.ID, rel.ID, out)
 		end()
 		if err == nil {
 			rel = done
@@ -137,15 +169,21 @@ func (r *Runner) rollbackAfter(ctx context.Context, app heroku.App, previous her
 	switch {
 	case err != nil:
 		failed := fmt.Sprintf("the rollback to v%d failed (%v)", previous.Version, err)
-		if r.target != nil {
-			r.target.rollbackFailed = failed
+		if t != nil {
+			t.rollbackFailed = failed
 		}
 		r.Log.Warningf("%s", failed)
 		return fmt.Errorf("%w; %s", cause, failed)
 	case stopped:
+		if t != nil {
+			t.rollback = "rollback requested"
+		}
 		res.Running = fmt.Sprintf("%s: rollback to v%d requested (release v%d), not confirmed: the run was stopped before Heroku finished it; check with heroku releases --app %s", who, previous.Version, rel.Version, app.Name)
 		r.Log.Warningf("%s", res.Running)
 		return fmt.Errorf("%w; rollback to v%d requested (release v%d), not confirmed", cause, previous.Version, rel.Version)
+	}
+	if t != nil {
+		t.rollback = "rolled back"
 	}
 	res.Running = fmt.Sprintf("%s runs v%d again (rolled back as v%d)", who, previous.Version, rel.Version)
 	r.Log.Warningf("Rolled back: %s", res.Running)

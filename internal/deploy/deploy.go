@@ -32,6 +32,7 @@ type Heroku interface {
 	Pipeline(ctx context.Context, nameOrID string) (heroku.Pipeline, error)
 	AppAtStage(ctx context.Context, pipelineID, stage string) (heroku.App, error)
 	AppIDAtStage(ctx context.Context, pipelineID, stage string) (string, error)
+	AppIDsAtStage(ctx context.Context, pipelineID, stage string) ([]heroku.Coupling, error)
 	App(ctx context.Context, nameOrID string) (heroku.App, error)
 	ReviewAppConfig(ctx context.Context, pipelineID string) (heroku.ReviewAppConfig, error)
 	ReviewApps(ctx context.Context, pipelineID string) ([]heroku.ReviewApp, error)
@@ -128,13 +129,16 @@ type Runner struct {
 	secretValues []string // every piece of every decrypted value, for Scrub
 	redact       *secrets.Redactor
 	tail         tailBuffer
-	target       *target        // the app the deploy writes to, and what it ran before (aftermath.go)
-	unsetLater   *pendingUnset  // the vars that left the file, unset once the new code has passed
-	uploaded     *pendingUpload // the test run's upload, for the build of the same run
-	maint        maintenance    // the maintenance windows the run holds open (maintenance.go)
-	settle       *settleCheck   // the head check after this run's release, made by finish (superseded.go)
-	approvedFile []byte         // an approved review app's secrets file, as read from GitHub
-	early        *earlyUpload   // the upload started beside the first reads (overlap.go)
+	target       *target                  // the app the deploy writes to, and what it ran before (aftermath.go)
+	unsetMu      sync.Mutex               // guards unsetLater: several apps of a stage are deployed at once
+	unsetLater   map[string]*pendingUnset // by app ID: the vars that left the file, unset once the new code has passed
+	uploaded     *pendingUpload           // the test run's upload, for the build of the same run
+	outMu        sync.Mutex               // one app's kept output at a time into the log (several apps of a stage)
+	maint        maintenance              // the maintenance windows the run holds open (maintenance.go)
+	settleMu     sync.Mutex               // guards settle: several apps of a stage finish at once
+	settle       *settleCheck             // the head check after this run's release, made by finish (superseded.go)
+	approvedFile []byte                   // an approved review app's secrets file, as read from GitHub
+	early        *earlyUpload             // the upload started beside the first reads (overlap.go)
 	ahead        atomic.Pointer[aheadDomains]
 }
 
@@ -168,6 +172,10 @@ type Result struct {
 	// "production (…) runs v10 again (rolled back as v14)". Empty when the run succeeded or failed
 	// before its first write.
 	Running string
+	// Apps is one entry per app of a stage that holds several (production in the US and in the
+	// EU), the first coupled first; nil when the stage has one app. App, AppURL and Release are
+	// then the first app's.
+	Apps []AppResult
 }
 
 // Phase is one timed step of a run.
@@ -386,7 +394,19 @@ func (r *Runner) loadSecrets(ctx context.Context, p plan.Plan, res *Result) (var
 	if err != nil {
 		return nil, used, err
 	}
-	vars = loaded.Values
+	vars, err = r.useVars(loaded, p.Deployment, p.Deployment)
+	if err != nil {
+		return nil, used, err
+	}
+	res.Secrets = len(vars) - 1
+	return vars, used, nil
+}
+
+// useVars masks the decrypted values of a secrets file before anything else is printed, says which
+// were read (from the file of deployment file, for the deployment deployment), and adds the
+// deployment var.
+func (r *Runner) useVars(loaded secrets.Vars, file, deployment string) (map[string]string, error) {
+	vars := loaded.Values
 	names := make([]string, 0, len(vars))
 	for name := range vars {
 		names = append(names, name)
@@ -398,16 +418,15 @@ func (r *Runner) loadSecrets(ctx context.Context, p plan.Plan, res *Result) (var
 			unmasked = append(unmasked, name+" ("+why+")")
 		}
 	}
-	res.Secrets = len(names)
 	if _, taken := vars[r.Config.DeploymentVar]; taken {
-		return nil, used, fmt.Errorf("the secrets file sets %s, which the action sets to the deployment name (input deployment_var): remove it from the file or choose another deployment_var", r.Config.DeploymentVar)
+		return nil, fmt.Errorf("the secrets file %s sets %s, which the action sets to the deployment name (input deployment_var): remove it from the file or choose another deployment_var", secrets.FileName(file), r.Config.DeploymentVar)
 	}
-	vars[r.Config.DeploymentVar] = p.Deployment
-	r.Log.Infof("Decrypted %d config vars for %s: %s", len(names), p.Deployment, strings.Join(names, ", "))
+	vars[r.Config.DeploymentVar] = deployment
+	r.Log.Infof("Decrypted %d config vars for %s: %s", len(names), file, strings.Join(names, ", "))
 	if len(unmasked) > 0 {
 		r.Log.Infof("Not masked in the log: %s", strings.Join(unmasked, ", "))
 	}
-	return vars, used, nil
+	return vars, nil
 }
 
 // maskValue asks the runner to mask one decrypted value, and Scrub to replace it, and says why
@@ -589,7 +608,12 @@ func (r *Runner) applyVarsTo(ctx context.Context, app heroku.App, current, vars 
 		}
 		res.VarsSet = changes.Set
 		if len(changes.Unset) > 0 {
-			r.unsetLater = &pendingUnset{appID: app.ID, names: changes.Unset, patch: changes.Later}
+			r.unsetMu.Lock()
+			if r.unsetLater == nil {
+				r.unsetLater = map[string]*pendingUnset{}
+			}
+			r.unsetLater[app.ID] = &pendingUnset{appID: app.ID, names: changes.Unset, patch: changes.Later}
+			r.unsetMu.Unlock()
 			r.Log.Infof("Config vars of %s: %s left the secrets file; they are unset once the new release has passed, since the running code may still read them", app.Name, strings.Join(changes.Unset, ", "))
 		}
 		if changes.Empty() {
@@ -615,11 +639,13 @@ type pendingUnset struct {
 // a warning, not a failed deploy: the new code runs, the vars are still listed as managed, and the
 // next run unsets them.
 func (r *Runner) unsetLeftVars(ctx context.Context, app heroku.App, res *Result) {
-	u := r.unsetLater
-	if u == nil || u.appID != app.ID {
+	r.unsetMu.Lock()
+	u := r.unsetLater[app.ID]
+	delete(r.unsetLater, app.ID)
+	r.unsetMu.Unlock()
+	if u == nil {
 		return
 	}
-	r.unsetLater = nil
 	err := r.phase(res, "config vars unset", func() error { return r.Heroku.UpdateConfigVars(ctx, app.ID, u.patch) })
 	if err != nil {
 		r.Log.Warningf("could not unset %s on %s: %v; the next run unsets them", strings.Join(u.names, ", "), app.Name, err)

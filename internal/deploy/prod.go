@@ -13,7 +13,7 @@ import (
 func (r *Runner) prod(ctx context.Context, p plan.Plan, pipeline heroku.Pipeline, vars map[string]string, res *Result) error {
 	// Only the apps' IDs are needed: each app's name comes with its releases, and prod's URL with
 	// its domains, read at the end (docs/performance.md counts the requests).
-	prodID, err := r.Heroku.AppIDAtStage(ctx, pipeline.ID, "production")
+	prodApps, err := r.Heroku.AppIDsAtStage(ctx, pipeline.ID, "production")
 	if err != nil {
 		return err
 	}
@@ -21,6 +21,10 @@ func (r *Runner) prod(ctx context.Context, p plan.Plan, pipeline heroku.Pipeline
 	if err != nil {
 		return err
 	}
+	if len(prodApps) > 1 {
+		return r.prodMany(ctx, p, pipeline, stagingID, prodApps, vars, res)
+	}
+	prodID := prodApps[0].App.ID
 	// Staging's release is what gets promoted. Prod's, read at the same time, is what it runs before
 	// anything changes: the release a failed health check rolls back to, and the newest version
 	// there, above which the promotion's release will appear.

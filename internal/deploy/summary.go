@@ -1,6 +1,7 @@
 package deploy
 
 import (
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -49,6 +50,7 @@ func (res *Result) Outputs() [][2]string {
 		{"test_status", testStatus},
 		{"maintenance", maint},
 		{"maintenance_seconds", maintSeconds},
+		{"apps", res.AppsJSON()},
 	}
 }
 
@@ -89,11 +91,15 @@ func (res *Result) Markdown(title string, runErr error) string {
 	if res.Running != "" {
 		fmt.Fprintf(&b, "**After this run**: %s.\n\n", res.Running)
 	}
+	app := markdown.Link(res.App, res.AppURL)
+	if len(res.Apps) > 0 {
+		app = fmt.Sprintf("%d apps (the table below)", len(res.Apps))
+	}
 	rows := [][2]string{
 		{"Stage", string(res.Stage)},
 		{"Deployment", markdown.Code(res.Deployment)},
 		{"Action", res.Action},
-		{"App", markdown.Link(res.App, res.AppURL)},
+		{"App", app},
 		{"Commit", markdown.Code(short(res.Commit))},
 		{"Approval", res.ApprovedBy},
 		{"Build", markdown.Code(res.BuildID)},
@@ -119,6 +125,7 @@ func (res *Result) Markdown(title string, runErr error) string {
 		}
 		fmt.Fprintf(&b, "| %s | %s |\n", row[0], row[1])
 	}
+	b.WriteString(res.AppsMarkdown())
 	for _, note := range res.Notes {
 		fmt.Fprintf(&b, "\n%s\n", note)
 	}
@@ -180,4 +187,57 @@ func FailingCerts(domains []heroku.Domain) []heroku.Domain {
 		}
 	}
 	return out
+}
+
+// appOutput is one entry of the apps output.
+type appOutput struct {
+	App      string `json:"app"`
+	URL      string `json:"url"`
+	Release  int    `json:"release,omitempty"`
+	Deployed bool   `json:"deployed"`
+	Outcome  string `json:"outcome,omitempty"`
+}
+
+// AppsJSON is the apps output: a JSON array with one object per app the run deployed to (every app
+// of a stage that holds several; the one app otherwise), "" when the run reached no app. Names,
+// URLs and outcomes only: no decrypted value, which the runner would drop the output for.
+func (res *Result) AppsJSON() string {
+	var list []appOutput
+	for _, a := range res.Apps {
+		list = append(list, appOutput{App: a.App, URL: a.AppURL, Release: a.Release, Deployed: a.Deployed, Outcome: a.Outcome})
+	}
+	if len(res.Apps) == 0 && res.App != "" {
+		list = append(list, appOutput{App: res.App, URL: res.AppURL, Release: res.Release, Deployed: res.Deployed})
+	}
+	if len(list) == 0 {
+		return ""
+	}
+	b, err := json.Marshal(list)
+	if err != nil {
+		return "" // strings and numbers always marshal
+	}
+	return string(b)
+}
+
+// AppsMarkdown is the table of a stage's apps, one row per app, when the stage holds several
+// ("" otherwise): the job summary and the check run both show it.
+func (res *Result) AppsMarkdown() string {
+	if len(res.Apps) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString("\n| App | Release | Secrets file | Config vars set | Config vars unset | Outcome |\n|---|---|---|---|---|---|\n")
+	for _, a := range res.Apps {
+		release := ""
+		if a.Release > 0 {
+			release = fmt.Sprintf("v%d", a.Release)
+		}
+		outcome := a.Outcome
+		if a.Running != "" {
+			outcome += ": " + a.Running
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", markdown.Link(a.App, a.AppURL), release, markdown.Code(a.SecretsFile),
+			names(a.VarsSet), names(a.VarsUnset), strings.ReplaceAll(outcome, "|", "\\|"))
+	}
+	return b.String()
 }

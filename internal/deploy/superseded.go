@@ -166,16 +166,21 @@ func (r *Runner) settleAfter(p plan.Plan, appID string, ours heroku.Release) {
 	if p.Stage != plan.StageReview && p.Stage != plan.StageStaging {
 		return
 	}
+	r.settleMu.Lock()
+	defer r.settleMu.Unlock()
 	r.settle = &settleCheck{p: p, appID: appID, ours: ours}
 }
 
 // takeSettle hands finish the check pending for appID, if any.
+// Several apps of a stage finish at once (multiapp.go): another app's finish leaves it alone.
 func (r *Runner) takeSettle(appID string) *settleCheck {
+	r.settleMu.Lock()
+	defer r.settleMu.Unlock()
 	c := r.settle
-	r.settle = nil
 	if c == nil || c.appID != appID {
 		return nil
 	}
+	r.settle = nil
 	return c
 }
 

@@ -39,6 +39,11 @@ func (r *Reporter) render(res *deploy.Result, runErr error) *view {
 	for _, n := range res.Notes {
 		cp.Notes = append(cp.Notes, r.opt.Scrub(n))
 	}
+	cp.Apps = nil
+	for _, a := range res.Apps {
+		a.Running, a.Err, a.Outcome = r.opt.Scrub(a.Running), r.opt.Scrub(a.Err), r.opt.Scrub(a.Outcome)
+		cp.Apps = append(cp.Apps, a)
+	}
 	v.res = &cp
 	if v.plan.Skip == "" && res.Skipped != "" {
 		v.plan.Skip = res.Skipped // the run found nothing to do once under way (a stale push)
@@ -114,6 +119,9 @@ func (v *view) title() string {
 	case "timed_out":
 		return "Timed out"
 	}
+	if res.Deployed && len(res.Apps) > 0 {
+		return clip(fmt.Sprintf("Deployed %s to %s", res.Deployment, appNames(res)), 200)
+	}
 	if res.Deployed {
 		t := fmt.Sprintf("Deployed %s to %s", res.Deployment, res.App)
 		if res.Release > 0 {
@@ -148,6 +156,8 @@ func (v *view) summary() string {
 		fmt.Fprintf(&b, "**Timed out**: the %s run of %s was stopped:\n\n%s\n", v.plan.Stage, markdown.Code(res.Deployment), fence(v.err, "text"))
 	default:
 		switch {
+		case res.Deployed && len(res.Apps) > 0:
+			fmt.Fprintf(&b, "**Deployed** %s to %d apps, %s", markdown.Code(res.Deployment), len(res.Apps), appNames(res))
 		case res.Deployed:
 			fmt.Fprintf(&b, "**Deployed** %s to %s", markdown.Code(res.Deployment), markdown.Link(res.App, res.AppURL))
 		case res.Deployment != "":
@@ -177,6 +187,7 @@ func (v *view) summary() string {
 		{"Deployment", markdown.Code(res.Deployment)},
 		{"App", markdown.Code(res.App)},
 		{"URL", res.AppURL},
+		{"Apps", appCount(res)},
 		{"Commit", v.commitLink(commit)},
 		{"Approval", res.ApprovedBy},
 		{"Build", markdown.Code(res.BuildID)},
@@ -193,6 +204,7 @@ func (v *view) summary() string {
 			fmt.Fprintf(&b, "| %s | %s |\n", row[0], row[1])
 		}
 	}
+	b.WriteString(res.AppsMarkdown())
 	for _, n := range res.Notes {
 		fmt.Fprintf(&b, "\n%s\n", n)
 	}
@@ -374,4 +386,21 @@ func orNone(s string) string {
 		return "none"
 	}
 	return s
+}
+
+// appCount points at the table of apps when the stage holds several, "" otherwise.
+func appCount(res *deploy.Result) string {
+	if len(res.Apps) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%d (the table below; App and URL are the first's)", len(res.Apps))
+}
+
+// appNames are the names of the stage's apps, when it holds several.
+func appNames(res *deploy.Result) string {
+	names := make([]string, len(res.Apps))
+	for i, a := range res.Apps {
+		names[i] = a.App
+	}
+	return strings.Join(names, ", ")
 }

@@ -348,6 +348,7 @@ func (r *Reporter) finishDeployment(ctx context.Context, v *view) {
 		if err := r.do(ctx, func(ctx context.Context) error { return c.SetDeploymentStatus(ctx, r.deploymentID, st) }); err != nil {
 			r.failed(deployments, "set the deployment's status", err)
 		}
+		r.appDeployments(ctx, v)
 	case r.plan.Stage == plan.StageRollback && v.res.Deployed && v.res.Commit != "":
 		// A rollback puts an older commit back in the environment: it is that commit's deployment
 		// that is live again, known only now.
@@ -548,4 +549,48 @@ func (r *Reporter) warnOnce(key, format string, args ...any) {
 	r.warned[key] = true
 	// GitHub's messages may echo what was sent: scrub before it reaches the log.
 	r.opt.Log.Warningf("%s", r.opt.Scrub(fmt.Sprintf(format, args...)))
+}
+
+// AppEnvironment is the GitHub Deployment environment of one app of a stage that holds several
+// apps (production in the US and in the EU): the deployment's name with the app's,
+// "pangeo-forge (pangeo-forge-api-prod-eu)". The deployment's own environment (the deployment name)
+// keeps the run as a whole, succeeding only when every app did.
+func AppEnvironment(deployment, app string) string { return deployment + " (" + app + ")" }
+
+// appDeployments reports each app of a stage with several apps as a GitHub Deployment of its own,
+// concluded by that app's outcome (success, or failure for an app that failed or was rolled
+// back), with the app's URL. They are made once the run is over: only then are the apps known.
+func (r *Reporter) appDeployments(ctx context.Context, v *view) {
+	if len(v.res.Apps) == 0 || r.off[deployments] {
+		return
+	}
+	c := r.opt.Client
+	errs := make([]error, len(v.res.Apps))
+	var wg sync.WaitGroup
+	for i, a := range v.res.Apps {
+		wg.Go(func() {
+			d := Deployment{
+				SHA: r.sha, Environment: AppEnvironment(r.plan.Deployment, a.App),
+				Description: fmt.Sprintf("%s deployment of %s by deploy-action", r.plan.Stage, a.App), Production: r.plan.Stage == plan.StageProd,
+			}
+			st := DeploymentStatus{State: "success", Description: fmt.Sprintf("%s: %s", a.App, a.Outcome), EnvironmentURL: a.AppURL, LogURL: r.detailsURL}
+			if !a.Deployed {
+				st.State = "failure"
+			}
+			errs[i] = r.do(ctx, func(ctx context.Context) error {
+				id, err := c.EnsureDeployment(ctx, d)
+				if err != nil {
+					return err
+				}
+				return c.SetDeploymentStatus(ctx, id, st)
+			})
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			r.failed(deployments, "report the deployment of "+v.res.Apps[i].App, err)
+			return
+		}
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	heroku "github.com/heroku/heroku-go/v5"
 )
@@ -36,10 +37,11 @@ func (a App) OnContainerStack() bool {
 	return a.Stack == ContainerStack || a.BuildStack == ContainerStack
 }
 
-// Coupling places an app at a stage of a pipeline.
+// Coupling places an app at a stage of a pipeline. Created is when the app was coupled.
 type Coupling struct {
 	ID, Stage string
 	App       App
+	Created   time.Time
 }
 
 // Domain is a hostname of an app with its DNS target and ACM certificate status.
@@ -88,6 +90,31 @@ func (c *Client) AppIDAtStage(ctx context.Context, pipelineID, stage string) (st
 	return ids[0], nil
 }
 
+// AppIDsAtStage is every app coupled to the pipeline at stage, by ID (App.ID only: the apps are
+// not read), the first coupled first. Heroku lets a stage hold several apps (production in the US
+// and in the EU), and a promotion names every app downstream as a target (docs/heroku.md). It
+// wraps ErrNoApp when there is none.
+func (c *Client) AppIDsAtStage(ctx context.Context, pipelineID, stage string) ([]Coupling, error) {
+	if !slices.Contains(Stages, stage) {
+		return nil, fmt.Errorf("unknown pipeline stage %q: use one of %s", stage, strings.Join(Stages, ", "))
+	}
+	raw, err := c.rawCouplings(ctx, pipelineID, true)
+	if err != nil {
+		return nil, err
+	}
+	var out []Coupling
+	for _, pc := range raw {
+		if pc.Stage == stage {
+			out = append(out, Coupling{ID: pc.ID, Stage: pc.Stage, App: App{ID: pc.App.ID}, Created: pc.CreatedAt})
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("pipeline %s has no app at the %s stage: couple one (heroku pipelines:add) before deploying: %w", pipelineID, stage, ErrNoApp)
+	}
+	slices.SortStableFunc(out, func(a, b Coupling) int { return a.Created.Compare(b.Created) })
+	return out, nil
+}
+
 func (c *Client) listCouplings(ctx context.Context, pipelineID, stage string, reuse bool) ([]Coupling, error) {
 	raw, err := c.rawCouplings(ctx, pipelineID, reuse)
 	if err != nil {
@@ -102,7 +129,7 @@ func (c *Client) listCouplings(ctx context.Context, pipelineID, stage string, re
 		if err != nil {
 			return nil, fmt.Errorf("resolving the app coupled at %s of pipeline %s: %w", pc.Stage, pipelineID, err)
 		}
-		out = append(out, Coupling{ID: pc.ID, Stage: pc.Stage, App: app})
+		out = append(out, Coupling{ID: pc.ID, Stage: pc.Stage, App: app, Created: pc.CreatedAt})
 	}
 	return out, nil
 }

@@ -92,7 +92,7 @@ func (c *Client) WaitPromotion(ctx context.Context, id string, on PromotedReleas
 			found = newest[0]
 			return true, nil
 		}
-		targets, pending, err := c.promotionTargets(ctx, id)
+		targets, pending, err := c.promotionTargets(ctx, id, on.App)
 		if err != nil || pending {
 			return false, err
 		}
@@ -119,9 +119,11 @@ func (c *Client) Promotion(ctx context.Context, id string) (Promotion, error) {
 	return Promotion{ID: pr.ID, Status: pr.Status}, nil
 }
 
-// promotionTargets reads the targets of a promotion and whether any is still pending. A failed
-// target makes a *FailedError carrying Heroku's error messages.
-func (c *Client) promotionTargets(ctx context.Context, id string) ([]PromotionTarget, bool, error) {
+// promotionTargets reads the targets of a promotion and whether the target app is still pending.
+// Its target's failure makes a *FailedError carrying Heroku's error message. Only app's target is
+// judged: a promotion to several apps (production in the US and in the EU) succeeds or fails on
+// each app apart, and each app's wait ends on its own.
+func (c *Client) promotionTargets(ctx context.Context, id, app string) ([]PromotionTarget, bool, error) {
 	raw, err := list[heroku.PipelinePromotionTarget](ctx, c, p("/pipeline-promotions/", id, "/promotion-targets"), idRange(), nil)
 	if err != nil {
 		return nil, false, fmt.Errorf("reading the targets of promotion %s: %w", id, err)
@@ -144,6 +146,9 @@ func (c *Client) promotionTargets(ctx context.Context, id string) ([]PromotionTa
 			pt.ReleaseID = t.Release.ID
 		}
 		targets[i] = pt
+		if pt.AppID != app {
+			continue
+		}
 		switch pt.Status {
 		case "pending":
 			pending = true

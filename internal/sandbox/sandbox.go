@@ -30,11 +30,13 @@ import (
 
 // The names of the seeded world, as in the seed's Heroku setup.
 const (
-	Repository  = "pangeo-forge/pangeo-forge-orchestrator"
-	Pipeline    = "pangeo-forge-api-flow"
-	StagingApp  = "pangeo-forge-api-staging"
-	ProdApp     = "pangeo-forge-api-prod"
-	ProdDomain  = "api.pangeo-forge.org"
+	Repository = "pangeo-forge/pangeo-forge-orchestrator"
+	Pipeline   = "pangeo-forge-api-flow"
+	StagingApp = "pangeo-forge-api-staging"
+	ProdApp    = "pangeo-forge-api-prod"
+	ProdDomain = "api.pangeo-forge.org"
+	// ProdAppEU is a second production app (production in the EU), coupled by AddProdAppEU.
+	ProdAppEU   = "pangeo-forge-api-prod-eu"
 	herokuToken = "heroku-test-token-0000"
 	githubToken = "ghs_testtoken0000"
 )
@@ -191,6 +193,15 @@ func New(opt Options) (*World, error) {
 		return fail(err)
 	}
 	return w, nil
+}
+
+// AddProdAppEU couples a second app at the pipeline's production stage, ProdAppEU, seeded like
+// ProdApp (its own database, a release phase): Heroku lets a stage hold several apps, and a
+// promotion goes to each of them.
+func (w *World) AddProdAppEU() {
+	w.Heroku.AddApp(ProdAppEU, Pipeline, "production")
+	w.Heroku.SetConfigVar(ProdAppEU, "DATABASE_URL", "postgres://prod-eu-db.invalid/pangeo")
+	w.Heroku.SetReleasePhase(ProdAppEU, true)
 }
 
 // Close stops the servers and removes the workspace.

@@ -1,0 +1,244 @@
+package sandbox
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/pangeo-forge/deploy-action/internal/gh"
+)
+
+// appsOutput is the apps output, decoded.
+type appsOutput []struct {
+	App      string `json:"app"`
+	URL      string `json:"url"`
+	Release  int    `json:"release"`
+	Deployed bool   `json:"deployed"`
+	Outcome  string `json:"outcome"`
+}
+
+func decodeApps(t *testing.T, run *Run) appsOutput {
+	t.Helper()
+	var apps appsOutput
+	if err := json.Unmarshal([]byte(run.Outputs["apps"]), &apps); err != nil {
+		t.Fatalf("apps output %q: %v", run.Outputs["apps"], err)
+	}
+	return apps
+}
+
+// deploymentTo is the newest deployment of sha to environment on GitHub, with its last state.
+func deploymentTo(w *World, sha, environment string) (state, url string, found bool) {
+	for _, d := range w.GitHub.Deployments(Repository) {
+		if d.SHA == sha && d.Environment == environment && len(d.Statuses) > 0 {
+			last := d.Statuses[len(d.Statuses)-1]
+			state, url, found = last.State, last.EnvironmentURL, true
+		}
+	}
+	return state, url, found
+}
+
+// TestLifecycleTwoProductionApps runs the seed's lifecycle on a pipeline with two production apps
+// (the US one and ProdAppEU), through the entry point: the push to prod promotes staging's release
+// to both in one promotion, sets each app's config vars, checks each app's health, and reports one
+// row per app (summary, check run, the apps output) and one GitHub Deployment per app.
+func TestLifecycleTwoProductionApps(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	w.AddProdAppEU()
+	ctx := context.Background()
+	steps := Lifecycle()
+	var prodRun *Run
+	var prodRequests int
+	for _, step := range steps {
+		before := len(w.Heroku.Requests())
+		run := mustRun(t, w, ctx, withInputs(step, "health_path", "/health"))
+		if step.Name == "prod" {
+			prodRun, prodRequests = run, before
+		}
+	}
+	reqs := w.Heroku.Requests()[prodRequests:]
+	// One promotion, naming both apps as its targets; no build, no upload.
+	var promotions []map[string]any
+	for _, r := range reqs {
+		if r.Method == http.MethodPost && r.Path == "/pipeline-promotions" {
+			var body map[string]any
+			if err := json.Unmarshal(r.Body, &body); err != nil {
+				t.Fatal(err)
+			}
+			promotions = append(promotions, body)
+		}
+	}
+	if len(promotions) != 1 {
+		t.Fatalf("%d promotions, want 1", len(promotions))
+	}
+	if targets, _ := promotions[0]["targets"].([]any); len(targets) != 2 {
+		t.Errorf("the promotion's targets = %v, want both production apps", promotions[0]["targets"])
+	}
+	if n := countRequests(reqs, "POST", "/sources") + countRequests(reqs, "POST", "/apps/*/builds"); n != 0 {
+		t.Errorf("the promotion uploaded or built %d times, want 0", n)
+	}
+	staging := current(w, StagingApp)
+	for _, app := range []string{ProdApp, ProdAppEU} {
+		rel := current(w, app)
+		if rel.SlugID != staging.SlugID || rel.Commit != CommitMain || rel.Status != "succeeded" {
+			t.Errorf("%s runs %+v, want staging's slug of %s", app, rel, CommitMain)
+		}
+		vars := w.Heroku.ConfigVars(app)
+		if vars["PANGEO_FORGE_DEPLOYMENT"] != "pangeo-forge" || vars["GITHUB_APP_PRIVATE_KEY"] == "" || vars["DEPLOY_ACTION_MANAGED_VARS"] == "" {
+			t.Errorf("%s's config var names = %v, want the production file's", app, keys(vars))
+		}
+		if !strings.Contains(vars["DATABASE_URL"], map[string]string{ProdApp: "prod-db", ProdAppEU: "prod-eu-db"}[app]) {
+			t.Errorf("%s's DATABASE_URL was changed: the action manages only the file's vars", app)
+		}
+	}
+	// Outputs: the first-coupled app's name, URL and release; every app in apps.
+	out := prodRun.Outputs
+	if out["app"] != ProdApp || out["deployed"] != "true" || out["commit"] != CommitMain || out["release"] != fmt.Sprint(current(w, ProdApp).Version) {
+		t.Errorf("prod outputs = %v, want %s's", out, ProdApp)
+	}
+	apps := decodeApps(t, prodRun)
+	if len(apps) != 2 || apps[0].App != ProdApp || apps[1].App != ProdAppEU {
+		t.Fatalf("apps output = %+v, want %s then %s", apps, ProdApp, ProdAppEU)
+	}
+	for _, a := range apps {
+		if !a.Deployed || !strings.HasPrefix(a.URL, "https://"+a.App+"-") || a.Release != current(w, a.App).Version {
+			t.Errorf("apps output entry %+v: want deployed, with the app's URL and release", a)
+		}
+	}
+	// Each app's health was checked.
+	for _, app := range []string{ProdApp, ProdAppEU} {
+		if !strings.Contains(prodRun.Log, "Health check https://"+app+"-") {
+			t.Errorf("the log shows no health check of %s:\n%s", app, prodRun.Log)
+		}
+	}
+	// One row per app in the job summary and the check run.
+	cr := checkRunOn(w, CommitProd, "deploy/prod")
+	if cr == nil || cr.Conclusion != "success" {
+		t.Fatalf("check run on %s = %+v, want success", CommitProd, cr)
+	}
+	for _, text := range []string{prodRun.Summary, cr.Summary} {
+		for _, app := range []string{ProdApp, ProdAppEU} {
+			if !rowFor(text, app, "promoted release v") {
+				t.Errorf("no row saying %s was promoted in:\n%s", app, text)
+			}
+		}
+	}
+	// A GitHub Deployment per app, besides the deployment's own.
+	for _, env := range []string{"pangeo-forge", gh.AppEnvironment("pangeo-forge", ProdApp), gh.AppEnvironment("pangeo-forge", ProdAppEU)} {
+		if state, _, ok := deploymentTo(w, CommitProd, env); !ok || state != "success" {
+			t.Errorf("deployment of %s to %q: %q (found %v), want success", CommitProd[:12], env, state, ok)
+		}
+	}
+	if v := w.Heroku.Violations(); len(v) > 0 {
+		t.Errorf("Heroku schema violations: %v", v)
+	}
+	if v := w.GitHub.Violations(); len(v) > 0 {
+		t.Errorf("GitHub schema violations: %v", v)
+	}
+}
+
+// rowFor reports whether a markdown table in text has a row for app that says want.
+func rowFor(text, app, want string) bool {
+	for _, line := range strings.Split(text, "\n") {
+		if strings.HasPrefix(line, "| ["+app+"]") && strings.Contains(line, want) {
+			return true
+		}
+	}
+	return false
+}
+
+// TestOneProductionAppFailsItsHealthCheck: of two production apps, the EU one fails its health check
+// after the promotion. It alone is rolled back; the US app keeps the new release. The run fails, and
+// the log, the summary, the check run, the apps output and the per-app deployments say which app
+// was rolled back and which was not (docs/faults.md, the per-app rows).
+func TestOneProductionAppFailsItsHealthCheck(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	w.AddProdAppEU()
+	ctx := context.Background()
+	steps := Lifecycle()
+	main2 := SHA("second-push-to-main")
+	w.GitHub.AddCommit(Repository, main2, SHA("tree-of-second-push"), "Second push", CommitMain)
+	for _, s := range steps[2:4] {
+		mustRun(t, w, ctx, s)
+	}
+	w.GitHub.SetBranch(Repository, "main", main2)
+	mustRun(t, w, ctx, Step{Name: "main-2", Event: "push", Payload: PushEvent("refs/heads/main", CommitMain, main2), Checkout: main2, SHA: main2, Ref: "refs/heads/main"})
+	awaitSettled(t, w)
+	euBefore, staging := current(w, ProdAppEU), current(w, StagingApp)
+
+	w.SetAppStatus(func(host, path string) int {
+		if strings.HasPrefix(host, ProdAppEU+"-") {
+			return http.StatusServiceUnavailable
+		}
+		return http.StatusOK
+	})
+	promote := withInputs(Step{Name: "promote", Event: "workflow_dispatch", Payload: map[string]any{"ref": "refs/heads/main", "inputs": map[string]any{}},
+		Checkout: main2, SHA: main2, Ref: "refs/heads/main"}, "stage", "prod", "health_path", "/health", "health_timeout", "300ms")
+	run, err := w.Run(ctx, promote, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if run.Code != 1 {
+		t.Fatalf("exit code %d, want 1\n%s", run.Code, run.Log)
+	}
+	awaitCurrent(t, w, ProdAppEU, euBefore.SlugID)
+	if us := current(w, ProdApp); us.SlugID != staging.SlugID {
+		t.Errorf("%s runs slug %s, want staging's %s: an app that passed is not rolled back", ProdApp, us.SlugID, staging.SlugID)
+	}
+	rolledBack := fmt.Sprintf("production (%s) runs v%d again (rolled back as v%d)", ProdAppEU, euBefore.Version, euBefore.Version+2)
+	if !strings.Contains(run.Log, rolledBack) {
+		t.Errorf("the log does not say %q:\n%s", rolledBack, run.Log)
+	}
+	if errs := strings.Join(errorLines(run.Log), "\n"); !strings.Contains(errs, ProdAppEU+": health check") || strings.Contains(errs, ProdApp+": ") {
+		t.Errorf("the error does not name the failing app alone:\n%s", errs)
+	}
+	cr := checkRunOn(w, main2, "deploy/prod")
+	if cr == nil || cr.Conclusion != "failure" {
+		t.Fatalf("check run = %+v, want failure", cr)
+	}
+	for _, text := range []string{run.Summary, cr.Summary} {
+		if !rowFor(text, ProdAppEU, "rolled back: "+rolledBack) {
+			t.Errorf("no row saying %s was rolled back in:\n%s", ProdAppEU, text)
+		}
+		if !rowFor(text, ProdApp, "promoted release v") {
+			t.Errorf("no row saying %s was promoted in:\n%s", ProdApp, text)
+		}
+		if !regexp.MustCompile(`\*\*After this run\*\*: production \(` + ProdApp + `\) runs v[0-9]+ \([0-9a-f]{12}\), made by this run; ` + regexp.QuoteMeta(rolledBack)).MatchString(text) {
+			t.Errorf("After this run does not say what each app runs in:\n%s", text)
+		}
+	}
+	if run.Outputs["deployed"] != "false" {
+		t.Errorf("deployed = %q after a failed app, want false", run.Outputs["deployed"])
+	}
+	apps := decodeApps(t, run)
+	if len(apps) != 2 || !apps[0].Deployed || apps[1].Deployed || apps[1].Outcome != "rolled back" {
+		t.Errorf("apps output = %+v, want %s deployed and %s rolled back", apps, ProdApp, ProdAppEU)
+	}
+	for env, want := range map[string]string{gh.AppEnvironment("pangeo-forge", ProdApp): "success", gh.AppEnvironment("pangeo-forge", ProdAppEU): "failure", "pangeo-forge": "failure"} {
+		if state, _, _ := deploymentTo(w, main2, env); state != want {
+			t.Errorf("deployment to %q is %q, want %q", env, state, want)
+		}
+	}
+	// The next run, once the EU app answers, promotes to the EU app alone (the US app runs the
+	// release already).
+	w.SetAppStatus(nil)
+	before := len(w.Heroku.Requests())
+	next := mustRun(t, w, ctx, promote)
+	euApp, _ := w.Heroku.App(ProdAppEU)
+	for _, r := range w.Heroku.Requests()[before:] {
+		if r.Method == http.MethodPost && r.Path == "/pipeline-promotions" && (strings.Count(string(r.Body), `"app":`) != 2 || !strings.Contains(string(r.Body), euApp.ID)) {
+			t.Errorf("the rerun's promotion = %s, want the EU app as its one target", r.Body)
+		}
+	}
+	if !strings.Contains(next.Log, ProdApp+" already runs the slug") {
+		t.Errorf("the rerun does not say %s already runs the release:\n%s", ProdApp, next.Log)
+	}
+	if v := w.Heroku.Violations(); len(v) > 0 {
+		t.Errorf("Heroku schema violations: %v", v)
+	}
+}
