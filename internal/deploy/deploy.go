@@ -334,18 +334,32 @@ func (r *Runner) deployStage(ctx context.Context, p plan.Plan, pipeline heroku.P
 	case plan.StageReview:
 		return r.review(ctx, p, pipeline, vars, res)
 	case plan.StageStaging:
-		// The app's ID is enough: buildOnState names it from its current release (read at once with
-		// its config vars) and finish reads its URL from its domains, so the app itself is not read
-		// (a token of the rate limit saved).
-		id, err := r.Heroku.AppIDAtStage(ctx, pipeline.ID, "staging")
+		couplings, err := r.Heroku.AppIDsAtStage(ctx, pipeline.ID, "staging")
 		if err != nil {
 			return err
+		}
+		if len(couplings) > 1 {
+			return r.stagingMany(ctx, p, couplings, vars, res)
+		}
+		// The app's ID is enough: buildOnState names it from its current release (read at once with
+		// its config vars) and finish reads its URL from its domains, so the app itself is not read
+		// (a token of the rate limit saved), unless the repository has per-app secrets files, which
+		// are named after the app.
+		id := couplings[0].App.ID
+		app := heroku.App{ID: id}
+		if r.appFilesPossible(p.Deployment) {
+			if app, err = r.Heroku.App(ctx, id); err != nil {
+				return err
+			}
+			if vars, _, err = r.varsForApp(ctx, p, app, vars); err != nil {
+				return err
+			}
 		}
 		st, err := r.readTarget(ctx, id)
 		if err != nil {
 			return err
 		}
-		if err := r.buildOnState(ctx, p, heroku.App{ID: id}, st, nil, vars, res); err != nil {
+		if err := r.buildOnState(ctx, p, app, st, nil, vars, res); err != nil {
 			return err
 		}
 		return r.finish(ctx, heroku.App{ID: id, Name: res.App, WebURL: res.AppURL}, res, false)

@@ -6,6 +6,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -56,25 +58,57 @@ type stageApp struct {
 // file for that app as a whole (nothing is merged: an app never gets a value meant for another).
 func appSecretsFile(deployment, app string) string { return deployment + "." + app }
 
-// appVars gives each app its config vars: its own file where the repository has one, else the
-// deployment's (shared). Every file is decrypted, and its values masked, before any write.
+// appVars gives each app its config vars (varsForApp). Every file is decrypted, and its values
+// masked, before any write.
 func (r *Runner) appVars(ctx context.Context, p plan.Plan, apps []*stageApp, shared map[string]string) error {
 	for _, a := range apps {
-		file := appSecretsFile(p.Deployment, a.app.Name)
-		loaded, err := r.Secrets(ctx, file)
-		if errors.Is(err, secrets.ErrNotFound) {
-			a.vars, a.file = shared, secrets.FileName(p.Deployment)
-			continue
-		}
-		if err != nil {
-			return fmt.Errorf("the secrets file of the app %s: %w", a.app.Name, err)
-		}
-		if a.vars, err = r.useVars(loaded, file, p.Deployment); err != nil {
+		var err error
+		if a.vars, a.file, err = r.varsForApp(ctx, p, a.app, shared); err != nil {
 			return err
 		}
-		a.file = secrets.FileName(file)
 	}
 	return nil
+}
+
+// varsForApp is the config vars of one staging or production app: those of its own file,
+// config.<deployment>.<app>.yaml, where the repository has one, else the deployment's (shared).
+// file names the file they came from.
+func (r *Runner) varsForApp(ctx context.Context, p plan.Plan, app heroku.App, shared map[string]string) (vars map[string]string, file string, err error) {
+	own := appSecretsFile(p.Deployment, app.Name)
+	loaded, err := r.Secrets(ctx, own)
+	if errors.Is(err, secrets.ErrNotFound) {
+		return shared, secrets.FileName(p.Deployment), nil
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("the secrets file of the app %s: %w", app.Name, err)
+	}
+	if vars, err = r.useVars(loaded, own, p.Deployment); err != nil {
+		return nil, "", err
+	}
+	r.Log.Infof("%s gets the config vars of its own file %s, not those of %s", app.Name, secrets.FileName(own), secrets.FileName(p.Deployment))
+	return vars, secrets.FileName(own), nil
+}
+
+// appFilesPossible says whether the secrets directory may hold a file of one app of deployment,
+// config.<deployment>.<something>.yaml: only then is an app read for its name before its file is
+// looked for (the one-app staging path otherwise never reads its app). An unreadable directory
+// says yes: the loader then decides.
+func (r *Runner) appFilesPossible(deployment string) bool {
+	dir := r.SecretsDir.Path
+	if dir == "" {
+		dir = filepath.Join(r.workspace(), r.Config.SecretsDir)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return true
+	}
+	prefix := strings.TrimSuffix(secrets.FileName(deployment), ".yaml") + "."
+	for _, e := range entries {
+		if name := e.Name(); strings.HasPrefix(name, prefix) && strings.HasSuffix(name, ".yaml") && name != secrets.FileName(deployment) {
+			return true
+		}
+	}
+	return false
 }
 
 // orderApps puts the apps of a stage in the order the run reports them: the first coupled first
@@ -304,14 +338,16 @@ func (r *Runner) prodMany(ctx context.Context, p plan.Plan, pipeline heroku.Pipe
 func (r *Runner) sayWhatRunsOn(ctx context.Context, p plan.Plan, apps []*stageApp) {
 	var wg sync.WaitGroup
 	for _, a := range apps {
-		if a.res.Running != "" {
-			continue
+		if a.res.Running != "" || a.target == nil {
+			continue // said by its rollback; or never written to
 		}
 		wg.Go(func() { a.res.Running = r.whatRuns(ctx, a.target, p, a.res) })
 	}
 	wg.Wait()
 	for _, a := range apps {
-		r.Log.Noticef("After this run: %s", a.res.Running)
+		if a.res.Running != "" {
+			r.Log.Noticef("After this run: %s", a.res.Running)
+		}
 	}
 }
 
@@ -392,4 +428,122 @@ func takePhases(res *Result, apps []*stageApp) {
 		}
 		a.res.Phases = nil
 	}
+}
+
+// stagingMany deploys the pushed commit to every app of a staging stage that holds several: it
+// builds once, on the first-coupled app, and releases that build's slug on the others (a release
+// made from a slug, POST /apps/{app}/releases, which Heroku allows for Cedar-generation apps built
+// by buildpacks: Dev Center, "Copying Slugs with the Platform API"). Each app gets its own config
+// vars first (its own file or the deployment's), and its own health check. Container-stack apps
+// have no slug to copy and are refused before any write. Staging apps are not rolled back (only
+// production is).
+//
+// Fir-generation apps build OCI images, not slugs (issue 15, item 6, another change): their
+// releases would be made from the build's oci_image instead; until that lands they are refused
+// here, where the generation is known, rather than sent a slug Heroku would refuse.
+func (r *Runner) stagingMany(ctx context.Context, p plan.Plan, couplings []heroku.Coupling, shared map[string]string, res *Result) error {
+	apps := make([]*stageApp, len(couplings))
+	g, gctx := errgroup.WithContext(ctx)
+	for i, c := range couplings {
+		a := &stageApp{coupled: c}
+		apps[i] = a
+		g.Go(func() (err error) {
+			a.app, err = r.Heroku.App(gctx, c.App.ID)
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	orderApps(apps)
+	for _, a := range apps {
+		if a.app.OnContainerStack() {
+			return fmt.Errorf("the staging stage has %d apps (%s) and %s is on the container stack (heroku.yml), whose builds leave no slug that another app could run: keep one app at staging, or deploy the others yourself (heroku container:release)", len(apps), appNames(apps), a.app.Name)
+		}
+	}
+	if err := r.appVars(ctx, p, apps, shared); err != nil {
+		return err
+	}
+	// What each app runs before the first write.
+	g, gctx = errgroup.WithContext(ctx)
+	commits := make([]string, len(apps))
+	for i, a := range apps {
+		a.res = &Result{Stage: res.Stage, Deployment: res.Deployment, Commit: p.Commit, App: a.app.Name, AppURL: a.app.WebURL}
+		if i == 0 {
+			continue // buildOn reads it
+		}
+		g.Go(func() (err error) {
+			a.previous, commits[i], err = r.currentCode(gctx, a.app)
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	first, others := apps[0], apps[1:]
+	r.Log.Infof("The staging stage has %d apps (%s): building %s once, on %s, and releasing its slug on the others", len(apps), appNames(apps), short(p.Commit), first.app.Name)
+	defer r.mergeApps(res, apps)
+
+	// The others' config vars go in while the first app builds: each app gets its vars before its
+	// new code, as a single app does.
+	var wg sync.WaitGroup
+	for i, a := range others {
+		a.target = newTarget(p, a.app, a.previous, commits[i+1])
+		a.target.out = &a.out
+		wg.Go(func() { a.err = r.applyVars(ctx, a.app, a.vars, a.res) })
+	}
+	first.err = r.buildOn(ctx, p, first.app, first.vars, first.res)
+	first.target = r.target
+	wg.Wait()
+	res.BuildID = first.res.BuildID
+	takePhases(res, apps)
+	if first.err != nil || len(failedApps(others)) > 0 {
+		for _, a := range others {
+			if a.err == nil {
+				a.err = fmt.Errorf("not deployed: the build on %s failed", first.app.Name)
+			}
+		}
+		r.sayWhatRunsOn(ctx, p, apps)
+		return fmt.Errorf("staging: %w", joinAppErrs(failedApps(apps)))
+	}
+	built, err := r.Heroku.CurrentRelease(ctx, first.app.ID)
+	if err != nil {
+		return err
+	}
+	if built.SlugID == "" {
+		return fmt.Errorf("%s's release v%d has no slug to release on the other staging apps", first.app.Name, built.Version)
+	}
+	res.Action = fmt.Sprintf("%s on %s, its slug released on %d other %s", first.res.Action, first.app.Name, len(others), plural(len(others), "app", "apps"))
+
+	wg.Go(func() { first.err = r.finish(ctx, first.app, first.res, false) })
+	for _, a := range others {
+		wg.Go(func() {
+			if a.previous.SlugID == built.SlugID {
+				a.res.Release = a.previous.Version
+				a.res.Action = fmt.Sprintf("already ran the slug of %s's v%d", first.app.Name, built.Version)
+			} else {
+				a.err = r.phase(a.res, "release", func() error {
+					rel, err := r.Heroku.ReleaseSlug(ctx, a.app.ID, built.SlugID, fmt.Sprintf("Deploy %s (the slug of %s v%d)", short(p.Commit), first.app.Name, built.Version))
+					if err != nil {
+						return err
+					}
+					rel, err = r.Heroku.WaitRelease(ctx, a.app.ID, rel.ID, &a.out)
+					a.res.Release = rel.Version
+					return err
+				})
+				a.res.Action = fmt.Sprintf("released the slug of %s's v%d", first.app.Name, built.Version)
+			}
+			if a.err == nil {
+				a.err = r.finish(ctx, a.app, a.res, false)
+			}
+			r.flush(fmt.Sprintf("Release on %s", a.app.Name), a)
+		})
+	}
+	wg.Wait()
+	failed := failedApps(apps)
+	if len(failed) == 0 {
+		return nil
+	}
+	r.sayWhatRunsOn(ctx, p, apps)
+	return fmt.Errorf("%d of the %d staging apps failed: %w", len(failed), len(apps), joinAppErrs(failed))
 }

@@ -17,10 +17,12 @@ func (r *Runner) prod(ctx context.Context, p plan.Plan, pipeline heroku.Pipeline
 	if err != nil {
 		return err
 	}
-	stagingID, err := r.Heroku.AppIDAtStage(ctx, pipeline.ID, "staging")
+	// With several staging apps (which run one build: stagingMany), the first coupled is promoted.
+	stagingApps, err := r.Heroku.AppIDsAtStage(ctx, pipeline.ID, "staging")
 	if err != nil {
 		return err
 	}
+	stagingID := stagingApps[0].App.ID
 	if len(prodApps) > 1 {
 		return r.prodMany(ctx, p, pipeline, stagingID, prodApps, vars, res)
 	}
@@ -100,6 +102,9 @@ func (r *Runner) prod(ctx context.Context, p plan.Plan, pipeline heroku.Pipeline
 	if !same {
 		return r.buildProd(ctx, p, prodID, previous, vars, res, why)
 	}
+	if vars, _, err = r.varsForApp(ctx, p, prodApp, vars); err != nil {
+		return err
+	}
 	r.Log.Infof("Promoting release v%d of %s to %s: %s", release.Version, stagingApp.Name, prodApp.Name, why)
 	res.App, res.Commit = prodApp.Name, slug.Commit
 	r.aim(p, prodApp, previous, "")
@@ -160,6 +165,9 @@ func (r *Runner) prod(ctx context.Context, p plan.Plan, pipeline heroku.Pipeline
 func (r *Runner) buildProd(ctx context.Context, p plan.Plan, prodID string, previous heroku.Release, vars map[string]string, res *Result, why string) error {
 	prodApp, err := r.Heroku.App(ctx, prodID)
 	if err != nil {
+		return err
+	}
+	if vars, _, err = r.varsForApp(ctx, p, prodApp, vars); err != nil {
 		return err
 	}
 	r.Log.Noticef("Building on the production app %s: %s", prodApp.Name, why)

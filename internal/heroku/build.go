@@ -493,7 +493,9 @@ func (c *Client) Rollback(ctx context.Context, app, releaseID string) (Release, 
 
 // ReleaseSlug makes a new release of the app that runs slugID with the app's current config vars
 // (POST /apps/{app}/releases with "slug", the schema's "Create" link): what a build's release did,
-// made again, with the description saying why.
+// made again, with the description saying why; or a slug built on another app of the account, how
+// one build serves several apps of a stage (Dev Center, "Copying Slugs with the Platform API";
+// Cedar-generation apps only, docs/heroku.md).
 func (c *Client) ReleaseSlug(ctx context.Context, app, slugID, description string) (Release, error) {
 	var r apiRelease
 	opts := heroku.ReleaseCreateOpts{Slug: slugID}

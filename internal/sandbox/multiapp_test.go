@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -240,5 +242,129 @@ func TestOneProductionAppFailsItsHealthCheck(t *testing.T) {
 	}
 	if v := w.Heroku.Violations(); len(v) > 0 {
 		t.Errorf("Heroku schema violations: %v", v)
+	}
+}
+
+// TestStagingWithTwoApps: a push to main on a pipeline with two staging apps builds once, on the
+// first-coupled app, and releases that build's slug on the other (POST /apps/{app}/releases with
+// the slug); each app gets its config vars and its health check. The push to prod then promotes
+// from the first staging app.
+func TestStagingWithTwoApps(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	w.AddStagingAppEU()
+	ctx := context.Background()
+	steps := Lifecycle()
+	before := len(w.Heroku.Requests())
+	run := mustRun(t, w, ctx, withInputs(steps[2], "health_path", "/health"))
+	reqs := w.Heroku.Requests()[before:]
+	if n := countRequests(reqs, "POST", "/apps/*/builds"); n != 1 {
+		t.Errorf("%d builds, want 1", n)
+	}
+	if n := countRequests(reqs, "POST", "/sources"); n != 1 {
+		t.Errorf("%d uploads, want 1", n)
+	}
+	if b := w.Heroku.Builds(StagingApp); len(b) != 1 || b[0].Commit != CommitMain {
+		t.Errorf("builds on %s = %+v, want one of %s", StagingApp, b, CommitMain)
+	}
+	if b := w.Heroku.Builds(StagingAppEU); len(b) != 0 {
+		t.Errorf("builds on %s = %+v, want none: it runs the first app's slug", StagingAppEU, b)
+	}
+	us, eu := current(w, StagingApp), current(w, StagingAppEU)
+	if us.SlugID == "" || eu.SlugID != us.SlugID || eu.Status != "succeeded" {
+		t.Errorf("%s runs %+v, want the slug of %s's %+v", StagingAppEU, eu, StagingApp, us)
+	}
+	euApp, _ := w.Heroku.App(StagingAppEU)
+	if n := countRequests(reqs, "POST", "/apps/"+euApp.ID+"/releases"); n != 1 {
+		t.Errorf("%d releases made on %s, want 1", n, StagingAppEU)
+	}
+	for _, app := range []string{StagingApp, StagingAppEU} {
+		if v := w.Heroku.ConfigVars(app); v["PANGEO_FORGE_DEPLOYMENT"] != "pangeo-forge-staging" || v["GITHUB_APP_PRIVATE_KEY"] == "" {
+			t.Errorf("%s's config var names = %v", app, keys(v))
+		}
+		if !strings.Contains(run.Log, "Health check https://"+app+"-") {
+			t.Errorf("no health check of %s:\n%s", app, run.Log)
+		}
+		if !rowFor(run.Summary, app, "") {
+			t.Errorf("no row for %s in the summary:\n%s", app, run.Summary)
+		}
+	}
+	apps := decodeApps(t, run)
+	if len(apps) != 2 || apps[0].App != StagingApp || !apps[0].Deployed || !apps[1].Deployed || run.Outputs["app"] != StagingApp || run.Outputs["build_id"] == "" {
+		t.Errorf("outputs = %v, want both apps deployed, %s first", run.Outputs, StagingApp)
+	}
+	// A rerun builds nothing and releases nothing.
+	before = len(w.Heroku.Requests())
+	mustRun(t, w, ctx, steps[2])
+	reqs = w.Heroku.Requests()[before:]
+	if n := countRequests(reqs, "POST", "/apps/*/builds") + countRequests(reqs, "POST", "/apps/*/releases"); n != 0 {
+		t.Errorf("the rerun built or released %d times, want 0", n)
+	}
+	// The push to prod promotes the first staging app's release.
+	mustRun(t, w, ctx, steps[3])
+	if p := current(w, ProdApp); p.SlugID != us.SlugID {
+		t.Errorf("prod runs slug %s, want staging's %s", p.SlugID, us.SlugID)
+	}
+	if v := w.Heroku.Violations(); len(v) > 0 {
+		t.Errorf("Heroku schema violations: %v", v)
+	}
+}
+
+// TestContainerStagingWithTwoAppsIsRefused: container-stack builds leave no slug to release on a
+// second app; the run refuses before any write, naming the apps and what to do.
+func TestContainerStagingWithTwoAppsIsRefused(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	w.AddStagingAppEU()
+	w.Heroku.SetContainerStack(StagingAppEU)
+	before := len(w.Heroku.Requests())
+	run, err := w.Run(context.Background(), Lifecycle()[2], nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if run.Code != 1 || !strings.Contains(strings.Join(errorLines(run.Log), "\n"), StagingAppEU+" is on the container stack") {
+		t.Fatalf("exit code %d, want 1 with the container refusal:\n%s", run.Code, run.Log)
+	}
+	for _, r := range w.Heroku.Requests()[before:] {
+		if r.Method != http.MethodGet {
+			t.Errorf("a write before the refusal: %s %s", r.Method, r.Path)
+		}
+	}
+}
+
+// TestPerAppSecretsFile: with config.<deployment>.<app>.yaml in the repository, that app gets the
+// vars of its own file instead of the deployment's; the other app keeps the deployment's. The
+// app's own values are masked like any other.
+func TestPerAppSecretsFile(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	w.AddProdAppEU()
+	const euOnly = "eu-only-secret-value-5d1e"
+	own := reencrypted(t, w, "pangeo-forge", func(doc map[string]any) { doc["eu_region_token"] = euOnly })
+	if err := os.WriteFile(filepath.Join(w.Workspace, "secrets", "config.pangeo-forge."+ProdAppEU+".yaml"), own, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	steps := Lifecycle()
+	for _, s := range steps[2:3] {
+		mustRun(t, w, ctx, s)
+	}
+	run := mustRun(t, w, ctx, steps[3])
+	if got := w.Heroku.ConfigVars(ProdAppEU)["EU_REGION_TOKEN"]; got != euOnly {
+		t.Errorf("%s's EU_REGION_TOKEN = %q, want its own file's value", ProdAppEU, got)
+	}
+	if _, ok := w.Heroku.ConfigVars(ProdApp)["EU_REGION_TOKEN"]; ok {
+		t.Errorf("%s got EU_REGION_TOKEN, which only the EU app's file has", ProdApp)
+	}
+	if !rowFor(run.Summary, ProdAppEU, "`config.pangeo-forge."+ProdAppEU+".yaml`") || !rowFor(run.Summary, ProdApp, "`config.pangeo-forge.yaml`") {
+		t.Errorf("the summary does not name each app's secrets file:\n%s", run.Summary)
+	}
+	for what, text := range map[string]string{"log": Shown(run.Log), "summary": run.Summary, "outputs": fmt.Sprint(run.Outputs)} {
+		if strings.Contains(text, euOnly) {
+			t.Errorf("the EU app's secret value shows in the %s", what)
+		}
+	}
+	if !strings.Contains(run.Log, "::add-mask::"+euOnly) {
+		t.Errorf("the EU app's value was not masked")
 	}
 }

@@ -36,9 +36,11 @@ const (
 	ProdApp    = "pangeo-forge-api-prod"
 	ProdDomain = "api.pangeo-forge.org"
 	// ProdAppEU is a second production app (production in the EU), coupled by AddProdAppEU.
-	ProdAppEU   = "pangeo-forge-api-prod-eu"
-	herokuToken = "heroku-test-token-0000"
-	githubToken = "ghs_testtoken0000"
+	ProdAppEU = "pangeo-forge-api-prod-eu"
+	// StagingAppEU is a second staging app, coupled by AddStagingAppEU.
+	StagingAppEU = "pangeo-forge-api-staging-eu"
+	herokuToken  = "heroku-test-token-0000"
+	githubToken  = "ghs_testtoken0000"
 )
 
 // HerokuToken and GitHubToken are the credentials the world's test servers accept, for runners that
@@ -202,6 +204,14 @@ func (w *World) AddProdAppEU() {
 	w.Heroku.AddApp(ProdAppEU, Pipeline, "production")
 	w.Heroku.SetConfigVar(ProdAppEU, "DATABASE_URL", "postgres://prod-eu-db.invalid/pangeo")
 	w.Heroku.SetReleasePhase(ProdAppEU, true)
+}
+
+// AddStagingAppEU couples a second app at the pipeline's staging stage, StagingAppEU, seeded like
+// StagingApp.
+func (w *World) AddStagingAppEU() {
+	w.Heroku.AddApp(StagingAppEU, Pipeline, "staging")
+	w.Heroku.SetConfigVar(StagingAppEU, "DATABASE_URL", "postgres://staging-eu-db.invalid/pangeo")
+	w.Heroku.SetReleasePhase(StagingAppEU, true)
 }
 
 // Close stops the servers and removes the workspace.
