@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pangeo-forge/deploy-action/internal/heroku"
 	"github.com/pangeo-forge/deploy-action/internal/source"
 	"github.com/sethvargo/go-githubactions"
 )
@@ -92,7 +93,7 @@ type Config struct {
 	HealthPath     string
 	HealthTimeout  time.Duration // how long the app has to answer 2xx
 	Rollback       bool
-	RollbackApp    string // stage rollback: "prod" (default) or "staging"
+	RollbackApp    string // stage rollback: "prod" (default: every production app), "staging", or one production app's name
 	RollbackTo     int    // stage rollback: the release version to go back to; 0 means the newest earlier release that ran other code
 	Maintenance    string // never|migrations|always: maintenance mode around staging and prod releases
 	DryRun         bool
@@ -286,7 +287,12 @@ func Load(getenv func(string) string) (Config, error) {
 		fail("input %q: %q is not a config var name: use letters, digits and underscores, not starting with a digit", "deployment_var", c.DeploymentVar)
 	}
 	if c.RollbackApp != "prod" && c.RollbackApp != "staging" {
-		fail("input %q: %q is not an app of the pipeline the action rolls back: use prod or staging", "rollback_app", c.RollbackApp)
+		// The name of one production app, where production holds several (checked on Heroku).
+		if slices.Contains(heroku.Stages, c.RollbackApp) {
+			fail("input %q: %q is a pipeline stage, not an app the action rolls back: use prod (every production app), staging, or the name of one production app", "rollback_app", c.RollbackApp)
+		} else if err := heroku.CheckAppName(c.RollbackApp); err != nil {
+			fail("input %q: %q is neither prod, staging nor a Heroku app name (%v): use prod, staging, or the name of one of the pipeline's production apps", "rollback_app", c.RollbackApp, err)
+		}
 	}
 	if !slices.Contains(MaintenanceModes(), c.Maintenance) {
 		fail("input %q: %q is not a maintenance mode: use never, migrations (maintenance mode while a release phase runs, e.g. database migrations) or always", "maintenance", c.Maintenance)

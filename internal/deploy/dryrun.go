@@ -11,14 +11,22 @@ import (
 func (r *Runner) dryRun(ctx context.Context, p plan.Plan, res *Result) error {
 	r.Log.Infof("Dry run: stage %s, deployment %s, commit %s", p.Stage, p.Deployment, orNone(p.Commit))
 	if p.Stage == plan.StageRollback {
-		rp, err := r.planRollback(ctx)
+		apps, err := r.rollbackApps(ctx)
 		if err != nil {
 			return err
 		}
-		res.App, res.AppURL = rp.app.Name, rp.app.WebURL
-		r.describeRollback(rp, res)
-		if rp.target.ID != rp.current.ID {
-			r.Log.Infof("Dry run: would roll %s back to v%d", rp.app.Name, rp.target.Version)
+		for i, app := range apps {
+			rp, err := r.planRollback(ctx, app)
+			if err != nil {
+				return err
+			}
+			if i == 0 {
+				res.App, res.AppURL = rp.app.Name, rp.app.WebURL
+			}
+			r.describeRollback(rp, res)
+			if rp.target.ID != rp.current.ID {
+				r.Log.Infof("Dry run: would roll %s back to v%d", rp.app.Name, rp.target.Version)
+			}
 		}
 		return nil
 	}
@@ -36,14 +44,22 @@ func (r *Runner) dryRun(ctx context.Context, p plan.Plan, res *Result) error {
 	switch p.Stage {
 	case plan.StageStaging, plan.StageProd:
 		stage := map[plan.Stage]string{plan.StageStaging: "staging", plan.StageProd: "production"}[p.Stage]
-		app, err := r.Heroku.AppAtStage(ctx, pipeline.ID, stage)
+		couplings, err := r.Heroku.AppIDsAtStage(ctx, pipeline.ID, stage)
 		if err != nil {
 			return err
 		}
-		res.App, res.AppURL = app.Name, app.WebURL
-		r.Log.Infof("Dry run: would deploy %s to %s (%s)", short(p.Commit), app.Name, app.WebURL)
-		if r.usesMaintenance(p) {
-			r.dryRunMaintenance(app)
+		for i, c := range couplings {
+			app, err := r.Heroku.App(ctx, c.App.ID)
+			if err != nil {
+				return err
+			}
+			if i == 0 {
+				res.App, res.AppURL = app.Name, app.WebURL
+			}
+			r.Log.Infof("Dry run: would deploy %s to %s (%s)", short(p.Commit), app.Name, app.WebURL)
+			if r.usesMaintenance(p) {
+				r.dryRunMaintenance(app)
+			}
 		}
 	case plan.StageReview, plan.StageTeardown:
 		if r.Config.ReviewMode == config.ReviewModeAppSetup {

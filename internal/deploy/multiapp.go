@@ -457,6 +457,11 @@ func (r *Runner) stagingMany(ctx context.Context, p plan.Plan, couplings []herok
 	}
 	orderApps(apps)
 	for _, a := range apps {
+		if a.app.Generation == heroku.Fir {
+			// A Fir build leaves an OCI image, which a release would name as oci_image (heroku-go
+			// v6.1.0's release create link): not done yet.
+			return fmt.Errorf("the staging stage has %d apps (%s) and %s is of Heroku's Fir generation, whose builds make an OCI image, not a slug: the action releases one build on several staging apps by its slug only; keep one app at staging", len(apps), appNames(apps), a.app.Name)
+		}
 		if a.app.OnContainerStack() {
 			return fmt.Errorf("the staging stage has %d apps (%s) and %s is on the container stack (heroku.yml), whose builds leave no slug that another app could run: keep one app at staging, or deploy the others yourself (heroku container:release)", len(apps), appNames(apps), a.app.Name)
 		}
@@ -472,8 +477,9 @@ func (r *Runner) stagingMany(ctx context.Context, p plan.Plan, couplings []herok
 		if i == 0 {
 			continue // buildOn reads it
 		}
-		g.Go(func() (err error) {
-			a.previous, commits[i], err = r.currentCode(gctx, a.app)
+		g.Go(func() error {
+			rel, slug, err := r.currentCode(gctx, a.app)
+			a.previous, commits[i] = rel, slug.Commit
 			return err
 		})
 	}
@@ -486,6 +492,11 @@ func (r *Runner) stagingMany(ctx context.Context, p plan.Plan, couplings []herok
 
 	// The others' config vars go in while the first app builds: each app gets its vars before its
 	// new code, as a single app does.
+	for _, a := range others {
+		if err := r.checkMaintenance(ctx, p, a.app, a.res); err != nil {
+			return err
+		}
+	}
 	var wg sync.WaitGroup
 	for i, a := range others {
 		a.target = newTarget(p, a.app, a.previous, commits[i+1])
@@ -513,6 +524,10 @@ func (r *Runner) stagingMany(ctx context.Context, p plan.Plan, couplings []herok
 	if built.SlugID == "" {
 		return fmt.Errorf("%s's release v%d has no slug to release on the other staging apps", first.app.Name, built.Version)
 	}
+	builtSlug, err := r.Heroku.Code(ctx, first.app.ID, built)
+	if err != nil {
+		return err
+	}
 	res.Action = fmt.Sprintf("%s on %s, its slug released on %d other %s", first.res.Action, first.app.Name, len(others), plural(len(others), "app", "apps"))
 
 	wg.Go(func() { first.err = r.finish(ctx, first.app, first.res, false) })
@@ -522,7 +537,13 @@ func (r *Runner) stagingMany(ctx context.Context, p plan.Plan, couplings []herok
 				a.res.Release = a.previous.Version
 				a.res.Action = fmt.Sprintf("already ran the slug of %s's v%d", first.app.Name, built.Version)
 			} else {
+				if r.usesMaintenance(p) {
+					a.err = r.enterMaintenance(ctx, p, a.app, releasePhaseOfPromotion(built, builtSlug), a.res)
+				}
 				a.err = r.phase(a.res, "release", func() error {
+					if a.err != nil {
+						return a.err
+					}
 					rel, err := r.Heroku.ReleaseSlug(ctx, a.app.ID, built.SlugID, fmt.Sprintf("Deploy %s (the slug of %s v%d)", short(p.Commit), first.app.Name, built.Version))
 					if err != nil {
 						return err
@@ -532,6 +553,9 @@ func (r *Runner) stagingMany(ctx context.Context, p plan.Plan, couplings []herok
 					return err
 				})
 				a.res.Action = fmt.Sprintf("released the slug of %s's v%d", first.app.Name, built.Version)
+				if a.err == nil {
+					a.err = r.leaveMaintenance(ctx, a.app, a.res)
+				}
 			}
 			if a.err == nil {
 				a.err = r.finish(ctx, a.app, a.res, false)

@@ -3,6 +3,7 @@ package deploy
 import (
 	"context"
 	"fmt"
+	"io"
 	"maps"
 	"slices"
 	"sort"
@@ -33,7 +34,14 @@ type rollbackPlan struct {
 // given as rollback_to, or the newest earlier release that ran other code. A Heroku rollback is a new
 // release with that release's slug and config vars; it runs the slug's release phase again.
 func (r *Runner) rollbackStage(ctx context.Context, p plan.Plan, res *Result) error {
-	rp, err := r.planRollback(ctx)
+	apps, err := r.rollbackApps(ctx)
+	if err != nil {
+		return err
+	}
+	if len(apps) > 1 {
+		return r.rollbackMany(ctx, p, apps, res)
+	}
+	rp, err := r.planRollback(ctx, apps[0])
 	if err != nil {
 		return err
 	}
@@ -45,13 +53,27 @@ func (r *Runner) rollbackStage(ctx context.Context, p plan.Plan, res *Result) er
 		res.AppURL = rp.app.WebURL
 		return nil
 	}
-	err = r.phase(res, "rollback", func() error {
+	if err := r.rollBack(ctx, rp, res, nil); err != nil {
+		return err
+	}
+	r.Log.Noticef("Rolled %s back to v%d: it now runs %s as release v%d. The next push to %s deploys again.",
+		rp.app.Name, rp.target.Version, orNone(short(rp.targetSlug.Commit)), res.Release, p.Branch)
+	return r.finish(ctx, rp.app, res, false)
+}
+
+// rollBack makes the rollback rp plans and waits for its release, whose output goes to out (nil:
+// the log, in a group).
+func (r *Runner) rollBack(ctx context.Context, rp rollbackPlan, res *Result, out io.Writer) error {
+	err := r.phase(res, "rollback", func() error {
 		rel, err := r.Heroku.Rollback(ctx, rp.app.ID, rp.target.ID)
 		if err != nil {
 			return err
 		}
-		end := r.Log.Group(fmt.Sprintf("Release on %s", rp.app.Name))
-		rel, err = r.Heroku.WaitRelease(ctx, rp.app.ID, rel.ID, r.output())
+		end := func() {}
+		if out == nil {
+			out, end = r.output(), r.Log.Group(fmt.Sprintf("Release on %s", rp.app.Name))
+		}
+		rel, err = r.Heroku.WaitRelease(ctx, rp.app.ID, rel.ID, out)
 		end()
 		res.Release = rel.Version
 		if err != nil {
@@ -63,23 +85,116 @@ func (r *Runner) rollbackStage(ctx context.Context, p plan.Plan, res *Result) er
 		return err
 	}
 	res.Action = fmt.Sprintf("rolled %s back to v%d (new release v%d)", rp.app.Name, rp.target.Version, res.Release)
-	r.Log.Noticef("Rolled %s back to v%d: it now runs %s as release v%d. The next push to %s deploys again.",
-		rp.app.Name, rp.target.Version, orNone(short(rp.targetSlug.Commit)), res.Release, p.Branch)
-	return r.finish(ctx, rp.app, res, false)
+	return nil
 }
 
-// planRollback reads what a rollback needs, changing nothing: the app, its releases, the target, the
-// config vars that change and the release phases that ran since the target.
-func (r *Runner) planRollback(ctx context.Context) (rollbackPlan, error) {
-	var rp rollbackPlan
-	stage := map[string]string{"prod": "production", "staging": "staging"}[r.Config.RollbackApp]
+// rollbackApps is what rollback_app names: the app at the pipeline's staging stage; every app at
+// its production stage (Heroku lets a stage hold several); or one production app by its name.
+func (r *Runner) rollbackApps(ctx context.Context) ([]heroku.App, error) {
 	pipeline, err := r.Heroku.Pipeline(ctx, r.Config.Pipeline)
 	if err != nil {
-		return rp, err
+		return nil, err
 	}
-	if rp.app, err = r.Heroku.AppAtStage(ctx, pipeline.ID, stage); err != nil {
-		return rp, err
+	stage := map[string]string{"prod": "production", "staging": "staging"}[r.Config.RollbackApp]
+	if stage == "" {
+		stage = "production"
 	}
+	couplings, err := r.Heroku.AppIDsAtStage(ctx, pipeline.ID, stage)
+	if err != nil {
+		return nil, err
+	}
+	if named := r.Config.RollbackApp; named != "prod" && named != "staging" {
+		app, err := r.Heroku.App(ctx, named)
+		if err != nil {
+			if isNotFound(err) {
+				return nil, fmt.Errorf("input rollback_app: there is no app %q (or the Heroku API key cannot see it): name one of the pipeline's production apps, or use prod or staging", named)
+			}
+			return nil, err
+		}
+		if !slices.ContainsFunc(couplings, func(c heroku.Coupling) bool { return c.App.ID == app.ID }) {
+			return nil, fmt.Errorf("input rollback_app: %s is not an app at the production stage of pipeline %s: name one of its production apps, or use prod or staging", app.Name, pipeline.Name)
+		}
+		return []heroku.App{app}, nil
+	}
+	if len(couplings) == 1 {
+		app, err := r.Heroku.AppAtStage(ctx, pipeline.ID, stage)
+		return []heroku.App{app}, err
+	}
+	if r.Config.RollbackTo != 0 {
+		return nil, fmt.Errorf("input rollback_to: the %s stage of pipeline %s has %d apps, whose release numbers differ: leave rollback_to empty to roll each back to its newest earlier release that ran other code, or name one app in rollback_app", stage, pipeline.Name, len(couplings))
+	}
+	apps := make([]*stageApp, len(couplings))
+	g, gctx := errgroup.WithContext(ctx)
+	for i, c := range couplings {
+		apps[i] = &stageApp{coupled: c}
+		g.Go(func() (err error) {
+			apps[i].app, err = r.Heroku.App(gctx, c.App.ID)
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	orderApps(apps)
+	out := make([]heroku.App, len(apps))
+	for i, a := range apps {
+		out[i] = a.app
+	}
+	return out, nil
+}
+
+// rollbackMany rolls every app of the production stage back at once, each to its own target
+// (planRollback), and reports one row per app. Every app is planned before any is rolled back: an
+// app that cannot be rolled back stops the run before any write.
+func (r *Runner) rollbackMany(ctx context.Context, p plan.Plan, apps []heroku.App, res *Result) error {
+	plans := make([]rollbackPlan, len(apps))
+	g, gctx := errgroup.WithContext(ctx)
+	for i, app := range apps {
+		g.Go(func() (err error) {
+			plans[i], err = r.planRollback(gctx, app)
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	states := make([]*stageApp, len(apps))
+	for i, rp := range plans {
+		a := &stageApp{app: rp.app, res: &Result{Stage: res.Stage, Deployment: res.Deployment, App: rp.app.Name, Commit: rp.targetSlug.Commit}}
+		states[i] = a
+		r.describeRollback(rp, res)
+	}
+	res.Commit = plans[0].targetSlug.Commit
+	defer r.mergeApps(res, states)
+	var wg sync.WaitGroup
+	for i, a := range states {
+		rp := plans[i]
+		wg.Go(func() {
+			if rp.target.ID == rp.current.ID {
+				a.res.Release, a.res.AppURL = rp.current.Version, rp.app.WebURL
+				a.res.Action = fmt.Sprintf("already runs v%d", rp.current.Version)
+				return
+			}
+			if a.err = r.rollBack(ctx, rp, a.res, &a.out); a.err == nil {
+				a.err = r.finish(ctx, rp.app, a.res, false)
+			}
+			r.flush(fmt.Sprintf("Release on %s", rp.app.Name), a)
+		})
+	}
+	wg.Wait()
+	res.Action = fmt.Sprintf("rolled back %d production apps", len(apps))
+	if failed := failedApps(states); len(failed) > 0 {
+		return fmt.Errorf("%d of the %d production apps failed: %w", len(failed), len(states), joinAppErrs(failed))
+	}
+	r.Log.Noticef("Rolled back %s. The next push to %s deploys again.", appNames(states), p.Branch)
+	return nil
+}
+
+// planRollback reads what a rollback of app needs, changing nothing: its releases, the target, the
+// config vars that change and the release phases that ran since the target.
+func (r *Runner) planRollback(ctx context.Context, app heroku.App) (rollbackPlan, error) {
+	var rp rollbackPlan
+	rp.app = app
 	releases, err := r.Heroku.Releases(ctx, rp.app.ID, rollbackHistory)
 	if err != nil {
 		return rp, err

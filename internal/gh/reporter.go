@@ -354,7 +354,7 @@ func (r *Reporter) finishDeployment(ctx context.Context, v *view) {
 		// that is live again, known only now.
 		d := Deployment{
 			SHA: v.res.Commit, Environment: r.plan.Deployment, Description: "rollback by deploy-action",
-			Production: r.opt.Config.RollbackApp == "prod",
+			Production: r.opt.Config.RollbackApp != "staging", // prod, or one production app by name
 		}
 		st := DeploymentStatus{State: "success", Description: v.statusDescription(), EnvironmentURL: v.res.AppURL, LogURL: r.detailsURL}
 		err := r.do(ctx, func(ctx context.Context) error {

@@ -232,6 +232,20 @@ func TestWaitPromotion(t *testing.T) {
 		}
 		return step{"GET /pipeline-promotions/pr1/promotion-targets", []any{t}, ""}
 	}
+	twoTargets := func(mine, other string) step {
+		ts := []any{}
+		for _, tt := range []struct{ id, app, status string }{{"t1", "a-prod", mine}, {"t2", "a-prod-eu", other}} {
+			t := map[string]any{"id": tt.id, "app": map[string]string{"id": tt.app}, "status": tt.status}
+			if tt.status != "pending" {
+				t["release"] = map[string]string{"id": "r9"}
+			}
+			if tt.status == "failed" {
+				t["error_message"] = "Release phase failed"
+			}
+			ts = append(ts, t)
+		}
+		return step{"GET /pipeline-promotions/pr1/promotion-targets", ts, ""}
+	}
 	tests := []struct {
 		name        string
 		steps       []step
@@ -264,6 +278,29 @@ func TestWaitPromotion(t *testing.T) {
 				{"GET /apps/a-prod/releases/r9", release(9, "s1", "succeeded"), ""},
 			},
 			wantVersion: 9,
+		},
+		{
+			// A promotion to two production apps (the US and the EU): the other app's target
+			// failing does not fail this app's wait, nor its pending one hold it.
+			name: "two targets: the other app's failed, this app's succeeded",
+			steps: []step{
+				newest(release(8, "s0", "succeeded")), twoTargets("succeeded", "failed"),
+				{"GET /apps/a-prod/releases/r9", release(9, "s1", "succeeded"), ""},
+			},
+			wantVersion: 9,
+		},
+		{
+			name: "two targets: the other app's still pending",
+			steps: []step{
+				newest(release(8, "s0", "succeeded")), twoTargets("succeeded", "pending"),
+				{"GET /apps/a-prod/releases/r9", release(9, "s1", "succeeded"), ""},
+			},
+			wantVersion: 9,
+		},
+		{
+			name:    "two targets: this app's failed",
+			steps:   []step{newest(release(8, "s0", "succeeded")), twoTargets("failed", "succeeded")},
+			wantErr: "heroku: promotion pr1 failed: app a-prod: Release phase failed",
 		},
 		{
 			name:    "failed target",

@@ -368,3 +368,120 @@ func TestPerAppSecretsFile(t *testing.T) {
 		t.Errorf("the EU app's value was not masked")
 	}
 }
+
+// TestRollbackStageTwoProductionApps: `stage: rollback` with rollback_app: prod rolls every
+// production app back, each to its own earlier release; rollback_app naming one production app
+// rolls back that app alone; rollback_to with several apps is refused before any write.
+func TestRollbackStageTwoProductionApps(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	w.AddProdAppEU()
+	ctx := context.Background()
+	steps := Lifecycle()
+	main2 := SHA("second-push-to-main")
+	w.GitHub.AddCommit(Repository, main2, SHA("tree-of-second-push"), "Second push", CommitMain)
+	mustRun(t, w, ctx, steps[2])
+	mustRun(t, w, ctx, steps[3])
+	first := map[string]string{ProdApp: current(w, ProdApp).SlugID, ProdAppEU: current(w, ProdAppEU).SlugID}
+	w.GitHub.SetBranch(Repository, "main", main2)
+	mustRun(t, w, ctx, Step{Name: "main-2", Event: "push", Payload: PushEvent("refs/heads/main", CommitMain, main2), Checkout: main2, SHA: main2, Ref: "refs/heads/main"})
+	dispatch := func(kv ...string) Step {
+		return withInputs(Step{Event: "workflow_dispatch", Payload: map[string]any{"ref": "refs/heads/main", "inputs": map[string]any{}},
+			Checkout: main2, SHA: main2, Ref: "refs/heads/main"}, kv...)
+	}
+	mustRun(t, w, ctx, dispatch("stage", "prod"))
+	awaitSettled(t, w)
+	second := current(w, ProdAppEU).SlugID
+
+	// rollback_to names one version: refused with two apps, nothing written.
+	before := len(w.Heroku.Requests())
+	run, err := w.Run(ctx, dispatch("stage", "rollback", "rollback_to", "v3"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if run.Code != 1 || !strings.Contains(strings.Join(errorLines(run.Log), "\n"), "input rollback_to: the production stage of pipeline "+Pipeline+" has 2 apps") {
+		t.Errorf("rollback_to with two apps: exit %d\n%s", run.Code, run.Log)
+	}
+	for _, r := range w.Heroku.Requests()[before:] {
+		if r.Method != http.MethodGet {
+			t.Errorf("a write before the refusal: %s %s", r.Method, r.Path)
+		}
+	}
+
+	// Every production app, each to its newest earlier release that ran other code.
+	run = mustRun(t, w, ctx, dispatch("stage", "rollback", "health_path", "/health"))
+	awaitSettled(t, w)
+	for app, slug := range first {
+		if got := current(w, app).SlugID; got != slug {
+			t.Errorf("%s runs slug %s after the rollback, want %s", app, got, slug)
+		}
+	}
+	apps := decodeApps(t, run)
+	if len(apps) != 2 || apps[0].App != ProdApp || !apps[0].Deployed || !apps[1].Deployed {
+		t.Errorf("apps output = %+v", apps)
+	}
+	for _, app := range []string{ProdApp, ProdAppEU} {
+		if !rowFor(run.Summary, app, "") || !strings.Contains(run.Log, "Health check https://"+app+"-") {
+			t.Errorf("no row or no health check for %s:\n%s\n%s", app, run.Summary, run.Log)
+		}
+	}
+	if !rowFor(run.Summary, ProdApp, "rolled "+ProdApp+" back to v") {
+		t.Errorf("the summary does not say %s was rolled back:\n%s", ProdApp, run.Summary)
+	}
+	// One app by name: its newest earlier release that ran other code is now main-2's; the other
+	// app stays where it is.
+	run = mustRun(t, w, ctx, dispatch("stage", "rollback", "rollback_app", ProdAppEU, "health_path", "/health"))
+	awaitSettled(t, w)
+	if got := current(w, ProdAppEU).SlugID; got != second {
+		t.Errorf("%s runs slug %s after its rollback, want %s", ProdAppEU, got, second)
+	}
+	if got := current(w, ProdApp).SlugID; got != first[ProdApp] {
+		t.Errorf("%s runs slug %s, want %s: only the named app is rolled back", ProdApp, got, first[ProdApp])
+	}
+	if run.Outputs["app"] != ProdAppEU || run.Outputs["commit"] != main2 {
+		t.Errorf("outputs = %v, want the EU app on %s", run.Outputs, main2)
+	}
+	if v := w.Heroku.Violations(); len(v) > 0 {
+		t.Errorf("Heroku schema violations: %v", v)
+	}
+}
+
+// TestStagingWithTwoAppsBuildFails: the one build fails (on the first app) after each app's config
+// vars were set: neither app gets new code, and the run says of each what it runs.
+func TestStagingWithTwoAppsBuildFails(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	w.AddStagingAppEU()
+	ctx := context.Background()
+	steps := Lifecycle()
+	mustRun(t, w, ctx, steps[2])
+	awaitSettled(t, w)
+	us, eu := current(w, StagingApp), current(w, StagingAppEU)
+	main2 := SHA("second-push-to-main")
+	w.GitHub.AddCommit(Repository, main2, SHA("tree-of-second-push"), "Second push", CommitMain)
+	w.GitHub.SetBranch(Repository, "main", main2)
+	for _, app := range []string{StagingApp, StagingAppEU} {
+		w.Heroku.SetConfigVar(app, "PANGEO_FORGE_DEPLOYMENT", "set-by-hand") // the run sets it back
+	}
+	awaitSettled(t, w)
+	w.Heroku.FailBuilds(StagingApp, "Python version 2.7 is not available")
+	run, err := w.Run(ctx, Step{Name: "main-2", Event: "push", Payload: PushEvent("refs/heads/main", CommitMain, main2), Checkout: main2, SHA: main2, Ref: "refs/heads/main"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if run.Code != 1 {
+		t.Fatalf("exit code %d, want 1\n%s", run.Code, run.Log)
+	}
+	for _, b := range []struct {
+		app    string
+		before int
+	}{{StagingApp, us.Version}, {StagingAppEU, eu.Version}} {
+		want := fmt.Sprintf("staging (%s) runs v%d (the previous code, %s) with the new config vars set in v%d", b.app, b.before+1, CommitMain[:12], b.before+2)
+		if !strings.Contains(run.Log, want) || !rowFor(run.Summary, b.app, want) {
+			t.Errorf("the log and the summary do not say %q:\n%s", want, run.Summary)
+		}
+	}
+	if got := current(w, StagingAppEU).SlugID; got != eu.SlugID {
+		t.Errorf("%s runs slug %s, want its previous %s", StagingAppEU, got, eu.SlugID)
+	}
+}
