@@ -478,8 +478,16 @@ func (r *Runner) stagingMany(ctx context.Context, p plan.Plan, couplings []herok
 			continue // buildOn reads it
 		}
 		g.Go(func() error {
-			rel, slug, err := r.currentCode(gctx, a.app)
-			a.previous, commits[i] = rel, slug.Commit
+			rel, err := r.Heroku.CurrentRelease(gctx, a.app.ID)
+			if errors.Is(err, heroku.ErrNoRelease) || (err == nil && rel.CodeID() == "") {
+				a.previous = rel
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			code, err := r.Heroku.Code(gctx, a.app.ID, rel)
+			a.previous, commits[i] = rel, code.Commit
 			return err
 		})
 	}
