@@ -460,3 +460,52 @@ func TestMaintenanceCost(t *testing.T) {
 		}
 	}
 }
+
+// TestMaintenanceEveryProductionApp: with two production apps, each goes into maintenance mode
+// before the one promotion and leaves it once its own release phase has ended, before its own
+// health check; the summary names each app's window.
+func TestMaintenanceEveryProductionApp(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	w.AddProdAppEU()
+	ctx := context.Background()
+	mustRun(t, w, ctx, Lifecycle()[2])
+	start := len(w.Heroku.Requests())
+	run := mustRun(t, w, ctx, withInputs(Lifecycle()[3], "maintenance", "migrations", "health_path", "/health"))
+	var promotion herokuapi.Request
+	for _, r := range w.Heroku.Requests()[start:] {
+		if r.Method == http.MethodPost && r.Path == "/pipeline-promotions" {
+			promotion = r
+		}
+	}
+	if promotion.Method == "" {
+		t.Fatal("no promotion")
+	}
+	for _, app := range []string{ProdApp, ProdAppEU} {
+		patches := maintenancePatches(w, app)
+		if len(patches) != 2 || string(patches[0].Body) != `{"maintenance":true}` || string(patches[1].Body) != `{"maintenance":false}` {
+			t.Errorf("%s: %d PATCH requests, want maintenance on, then off", app, len(patches))
+			continue
+		}
+		if !patches[0].Answered.Before(promotion.Received) {
+			t.Errorf("%s went into maintenance after the promotion was requested", app)
+		}
+		rel := current(w, app)
+		if settled, ok := releaseSettled(w, rel.ID); !ok || !patches[1].Received.After(settled) {
+			t.Errorf("%s left maintenance before its release phase (v%d) ended", app, rel.Version)
+		}
+		hits := appHits(w, app)
+		if len(hits) == 0 || !patches[1].Answered.Before(hits[0].At) {
+			t.Errorf("%s: its health check (%d requests) did not come after maintenance mode went off", app, len(hits))
+		}
+		if inMaintenance(w, app) {
+			t.Errorf("%s is still in maintenance mode", app)
+		}
+		if recs := maintenanceRecords(w, app); len(recs) != 1 || lastState(recs[0]) != "inactive" {
+			t.Errorf("%s: GitHub records %+v, want one, closed", app, recs)
+		}
+		if !strings.Contains(run.Summary, app+" in maintenance for ") {
+			t.Errorf("the summary does not say how long %s was in maintenance:\n%s", app, run.Summary)
+		}
+	}
+}
