@@ -53,9 +53,10 @@ func releaseSettled(w *World, id string) (at time.Time, ok bool) {
 
 // appHits are the requests made to app's URL (its health check).
 func appHits(w *World, app string) []AppRequest {
+	a, _ := w.Heroku.App(app)
 	var out []AppRequest
 	for _, h := range w.AppRequests() {
-		if strings.HasPrefix(h.Host, app+"-") {
+		if "https://"+h.Host+"/" == a.WebURL {
 			out = append(out, h)
 		}
 	}
@@ -503,6 +504,47 @@ func TestMaintenanceEveryProductionApp(t *testing.T) {
 		}
 		if recs := maintenanceRecords(w, app); len(recs) != 1 || lastState(recs[0]) != "inactive" {
 			t.Errorf("%s: GitHub records %+v, want one, closed", app, recs)
+		}
+		if !strings.Contains(run.Summary, app+" in maintenance for ") {
+			t.Errorf("the summary does not say how long %s was in maintenance:\n%s", app, run.Summary)
+		}
+	}
+}
+
+// TestMaintenanceEveryStagingApp: with two staging apps (one build, its slug released on the
+// other), each goes into maintenance before its release is made (the build, or the release of the
+// built slug) and leaves it after its own release phase, before its own health check.
+func TestMaintenanceEveryStagingApp(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	w.AddStagingAppEU()
+	run := mustRun(t, w, context.Background(), withInputs(Lifecycle()[2], "maintenance", "migrations", "health_path", "/health"))
+	for _, app := range []string{StagingApp, StagingAppEU} {
+		a, _ := w.Heroku.App(app)
+		var create herokuapi.Request
+		for _, r := range w.Heroku.Requests() {
+			if r.Method == http.MethodPost && (r.Path == "/apps/"+a.ID+"/builds" || r.Path == "/apps/"+a.ID+"/releases") {
+				create = r
+				break
+			}
+		}
+		patches := maintenancePatches(w, app)
+		if create.Method == "" || len(patches) != 2 || string(patches[0].Body) != `{"maintenance":true}` || string(patches[1].Body) != `{"maintenance":false}` {
+			t.Errorf("%s: %d PATCH requests (want on, then off), release made: %v", app, len(patches), create.Method != "")
+			continue
+		}
+		if !patches[0].Answered.Before(create.Received) {
+			t.Errorf("%s went into maintenance after %s %s", app, create.Method, create.Path)
+		}
+		rel := current(w, app)
+		if settled, ok := releaseSettled(w, rel.ID); !ok || !patches[1].Received.After(settled) {
+			t.Errorf("%s left maintenance before its release phase (v%d) ended", app, rel.Version)
+		}
+		if hits := appHits(w, app); len(hits) == 0 || !patches[1].Answered.Before(hits[0].At) {
+			t.Errorf("%s: its health check did not come after maintenance mode went off", app)
+		}
+		if inMaintenance(w, app) {
+			t.Errorf("%s is still in maintenance mode", app)
 		}
 		if !strings.Contains(run.Summary, app+" in maintenance for ") {
 			t.Errorf("the summary does not say how long %s was in maintenance:\n%s", app, run.Summary)
