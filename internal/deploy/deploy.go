@@ -46,6 +46,7 @@ type Heroku interface {
 	CreateBuild(ctx context.Context, app string, b heroku.BuildCreate) (heroku.Build, error)
 	WaitBuild(ctx context.Context, app, id string, log io.Writer) (heroku.Build, error)
 	WaitRelease(ctx context.Context, app, id string, log io.Writer) (heroku.Release, error)
+	WaitReleaseSettling(ctx context.Context, app, id string, log io.Writer, settling func()) (heroku.Release, error)
 	CurrentRelease(ctx context.Context, app string) (heroku.Release, error)
 	CurrentAndNewestRelease(ctx context.Context, app string) (heroku.Release, int, error)
 	Releases(ctx context.Context, app string, max int) ([]heroku.Release, error)
@@ -811,9 +812,11 @@ func (r *Runner) buildOnState(ctx context.Context, p plan.Plan, app heroku.App, 
 	if build.ReleaseID == "" {
 		return fmt.Errorf("build %s succeeded but Heroku made no release", build.ID)
 	}
+	// The checks after the release (superseded.go) go out beside the read that finds it done.
+	check := r.newSettle(p, app.ID)
 	var released heroku.Release
 	if err := r.phase(res, "release", func() (err error) {
-		released, err = r.waitRelease(ctx, app, build.ReleaseID, res)
+		released, err = r.waitReleaseSettling(ctx, app, build.ReleaseID, res, check.start(ctx, r))
 		return err
 	}); err != nil {
 		return err
@@ -822,7 +825,7 @@ func (r *Runner) buildOnState(ctx context.Context, p plan.Plan, app heroku.App, 
 	if err := r.leaveMaintenance(ctx, app, res); err != nil {
 		return err
 	}
-	r.settleAfter(p, app.ID, released)
+	r.settleWith(check, released)
 	if res.Action == "" {
 		res.Action = "built " + short(p.Commit)
 	}
@@ -864,13 +867,16 @@ func (r *Runner) finish(ctx context.Context, app heroku.App, res *Result, create
 		headErr, currentErr error
 		current             heroku.Release
 	)
-	if check != nil {
+	if check != nil && check.early == nil {
 		wg.Go(func() { headErr = r.headNow(ctx, check.p) })
 		if check.ours.CodeID() != "" {
 			wg.Go(func() { current, currentErr = r.Heroku.CurrentRelease(ctx, id) })
 		}
 	}
 	wg.Wait()
+	if check != nil && check.early != nil {
+		headErr, current, currentErr = check.early.wait()
+	}
 	if app.Name == "" && created && releasedName != "" {
 		// A created app's release names it, and its URL is its default domain's (below): the app
 		// need not be read (a token of the account's rate limit saved).
@@ -961,8 +967,13 @@ func byteSize(n int64) string {
 // waitRelease follows a release (its release phase's output in a log group) until it succeeds or
 // fails, and records its version.
 func (r *Runner) waitRelease(ctx context.Context, app heroku.App, releaseID string, res *Result) (heroku.Release, error) {
+	return r.waitReleaseSettling(ctx, app, releaseID, res, nil)
+}
+
+// waitReleaseSettling is waitRelease with heroku's settling hook (nil for none).
+func (r *Runner) waitReleaseSettling(ctx context.Context, app heroku.App, releaseID string, res *Result, settling func()) (heroku.Release, error) {
 	end := r.Log.Group(fmt.Sprintf("Release on %s", app.Name))
-	rel, err := r.Heroku.WaitRelease(ctx, app.ID, releaseID, r.output())
+	rel, err := r.Heroku.WaitReleaseSettling(ctx, app.ID, releaseID, r.output(), settling)
 	end()
 	if err != nil {
 		return heroku.Release{}, err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/pangeo-forge/deploy-action/internal/heroku"
@@ -158,6 +159,61 @@ type settleCheck struct {
 	p     plan.Plan
 	appID string
 	ours  heroku.Release // zero when the run does not know it (a review app's creation): head check only
+	early *settleReads   // the reads, when they went out beside the release's confirming read
+}
+
+// settleReads are the reads of a settleCheck made while the release is awaited.
+type settleReads struct {
+	done       chan struct{}
+	headErr    error
+	current    heroku.Release
+	currentErr error
+}
+
+func (s *settleReads) wait() (headErr error, current heroku.Release, currentErr error) {
+	<-s.done
+	return s.headErr, s.current, s.currentErr
+}
+
+// newSettle is the check after the release of a build on appID, made before the release is
+// awaited so that its reads can go out with the read that finds the release done; nil where no
+// check follows (prod).
+func (r *Runner) newSettle(p plan.Plan, appID string) *settleCheck {
+	if p.Stage != plan.StageReview && p.Stage != plan.StageStaging {
+		return nil
+	}
+	return &settleCheck{p: p, appID: appID}
+}
+
+// start returns the hook for heroku's WaitReleaseSettling: each call sends the head and current
+// release reads again, and the last call's are kept (the earlier ones may predate the release's
+// end). Nil for a nil check.
+func (c *settleCheck) start(ctx context.Context, r *Runner) func() {
+	if c == nil {
+		return nil
+	}
+	return func() {
+		reads := &settleReads{done: make(chan struct{})}
+		c.early = reads
+		go func() {
+			defer close(reads.done)
+			var wg sync.WaitGroup
+			wg.Go(func() { reads.headErr = r.headNow(ctx, c.p) })
+			wg.Go(func() { reads.current, reads.currentErr = r.Heroku.CurrentRelease(ctx, c.appID) })
+			wg.Wait()
+		}()
+	}
+}
+
+// settleWith hands finish check, now that the release it follows (ours) is known.
+func (r *Runner) settleWith(c *settleCheck, ours heroku.Release) {
+	if c == nil {
+		return
+	}
+	c.ours = ours
+	r.settleMu.Lock()
+	defer r.settleMu.Unlock()
+	r.settle = c
 }
 
 // settleAfter asks finish for the checks after the release of a review or staging run on appID.

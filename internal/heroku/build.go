@@ -363,16 +363,28 @@ func (c *Client) Release(ctx context.Context, app, id string) (Release, error) {
 // WaitRelease waits for the release phase, streaming its output to log when there is one, and
 // returns a *FailedError when it failed: a good build can still end in a failed release.
 func (c *Client) WaitRelease(ctx context.Context, app, id string, log io.Writer) (Release, error) {
+	return c.WaitReleaseSettling(ctx, app, id, log, nil)
+}
+
+// WaitReleaseSettling is WaitRelease calling settling (when not nil) just before each read of the
+// release that may find it finished: the first, and each after the release phase's output or a
+// poll. Reads the caller makes once the release is done can so go out beside the read that
+// confirms it rather than one round trip after it; the last call is the one beside that read.
+func (c *Client) WaitReleaseSettling(ctx context.Context, app, id string, log io.Writer, settling func()) (Release, error) {
+	if settling == nil {
+		settling = func() {}
+	}
+	settling()
 	r, err := c.Release(ctx, app, id)
 	if err != nil {
 		return r, err
 	}
-	return c.waitReleaseFrom(ctx, app, r, log)
+	return c.waitReleaseFrom(ctx, app, r, log, settling)
 }
 
 // waitReleaseFrom is WaitRelease from r, a read of the release made just before: a caller that
 // found the release in a list need not read it again for its output stream.
-func (c *Client) waitReleaseFrom(ctx context.Context, app string, r Release, log io.Writer) (Release, error) {
+func (c *Client) waitReleaseFrom(ctx context.Context, app string, r Release, log io.Writer, settling func()) (Release, error) {
 	streamed := false
 	// follow streams the release phase's output once its URL is known (it appears only once the
 	// phase starts) and says whether the release must be read again: one that was pending has
@@ -386,6 +398,7 @@ func (c *Client) waitReleaseFrom(ctx context.Context, app string, r Release, log
 	}
 	fresh := true
 	read := func() (err error) {
+		settling()
 		r, err = c.Release(ctx, app, r.ID)
 		return err
 	}

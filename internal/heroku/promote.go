@@ -107,7 +107,7 @@ func (c *Client) WaitPromotion(ctx context.Context, id string, on PromotedReleas
 	if err != nil {
 		return found, err
 	}
-	return c.waitReleaseFrom(ctx, on.App, found, log)
+	return c.waitReleaseFrom(ctx, on.App, found, log, func() {})
 }
 
 // Promotion reads a promotion: Status is pending until every target has its release.
