@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -129,15 +130,18 @@ func TestSameAsInProcess(t *testing.T) {
 type observed struct {
 	Outputs      map[string]string
 	Summary      string
-	HerokuWrites []string // method, path and body of every request that changes something, in order
+	HerokuWrites []string // method, path and body of every request that changes something, sorted
 	HerokuReads  []string // distinct method and path of the others (how often a poll ran is timing)
-	GitHubWrites []string // method and path (bodies carry timestamps)
+	GitHubWrites []string // method and path (bodies carry timestamps), sorted
 }
 
 // normalizer replaces a world's random names (the Heroku test server's IDs, app name suffixes and
 // signed URLs, as Heroku's are random too) by placeholders numbered in order of first appearance.
-// Everything else is compared as it is. Only texts whose order is deterministic number new names;
-// reads (polls and streams run concurrently) reuse the numbers or say <rand>.
+// Everything else is compared as it is. Only texts whose order is deterministic (outputs, the
+// summary) number new names; requests, many of which go out at once (docs/performance.md, section
+// 0), reuse the numbers or say <rand>, and are compared as sorted lists: their order is timing.
+// GitHub's own IDs (check runs, deployments, comments) are numbered in the order they were created,
+// which is timing too, and are compared as <id>.
 type normalizer struct {
 	urls *strings.Replacer
 	seen map[string]string
@@ -152,6 +156,7 @@ var (
 		regexp.MustCompile(`\bapp-([0-9a-f]{8})\b`),                                          // app-setup names
 		regexp.MustCompile(`/blobs/[^?\s"]+\?([^\s"]+)`),                                     // signed source URLs
 	}
+	githubIDRe = regexp.MustCompile(`/(check-runs|deployments|comments)/\d+`)
 	durationRe = regexp.MustCompile(`\b(\d+(\.\d+)?(ns|µs|us|ms|s|m|h))+\b`)
 )
 
@@ -206,14 +211,18 @@ func (n *normalizer) step(run *sandbox.Run, heroku []herokuapi.Request, github [
 	for _, k := range names {
 		o.Outputs[k] = n.text(run.Outputs[k], true)
 	}
+	if _, ok := o.Outputs["check_run_id"]; ok {
+		o.Outputs["check_run_id"] = "<id>"
+	}
 	o.Summary = durationRe.ReplaceAllString(n.text(run.Summary, true), "<duration>")
 	reads := map[string]bool{}
 	for _, r := range heroku {
 		if r.Method == "GET" || r.Method == "HEAD" {
 			continue
 		}
-		o.HerokuWrites = append(o.HerokuWrites, n.text(r.Method+" "+r.Path+" "+body(r.Body), true))
+		o.HerokuWrites = append(o.HerokuWrites, n.text(r.Method+" "+r.Path+" "+body(r.Body), false))
 	}
+	sort.Strings(o.HerokuWrites)
 	for _, r := range heroku {
 		if r.Method == "GET" || r.Method == "HEAD" {
 			reads[n.text(r.Method+" "+r.Path, false)] = true
@@ -225,15 +234,15 @@ func (n *normalizer) step(run *sandbox.Run, heroku []herokuapi.Request, github [
 	sort.Strings(o.HerokuReads)
 	for _, r := range github {
 		if r.Method != "GET" && r.Method != "HEAD" {
-			w := n.text(r.Method+" "+r.Path, true)
-			// Progress updates of a check run are sent in the background and coalesced, so how many
-			// there are is timing: consecutive updates of one check run count as one.
-			if l := len(o.GitHubWrites); l > 0 && r.Method == "PATCH" && strings.Contains(r.Path, "/check-runs/") && o.GitHubWrites[l-1] == w {
-				continue
-			}
-			o.GitHubWrites = append(o.GitHubWrites, w)
+			o.GitHubWrites = append(o.GitHubWrites, githubIDRe.ReplaceAllString(n.text(r.Method+" "+r.Path, false), "/$1/<id>"))
 		}
 	}
+	sort.Strings(o.GitHubWrites)
+	// Progress updates of a check run are sent in the background and coalesced, so how many there
+	// are is timing: the updates of a step's check runs count as one.
+	o.GitHubWrites = slices.CompactFunc(o.GitHubWrites, func(a, b string) bool {
+		return a == b && strings.HasPrefix(a, "PATCH ") && strings.Contains(a, "/check-runs/")
+	})
 	return o
 }
 
