@@ -155,18 +155,7 @@ func (r *Runner) prodMany(ctx context.Context, p plan.Plan, pipeline heroku.Pipe
 	var stagingApp heroku.App
 	var releaseErr error
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() (err error) {
-		stagingApp, err = r.Heroku.App(gctx, stagingID)
-		return err
-	})
-	g.Go(func() (err error) {
-		release, err = r.Heroku.CurrentRelease(gctx, stagingID)
-		if errors.Is(err, heroku.ErrNoRelease) {
-			releaseErr = err
-			return nil
-		}
-		return err
-	})
+	r.readStagingSource(gctx, g, stagingID, &stagingApp, &release, &releaseErr)
 	for i, c := range couplings {
 		a := &stageApp{app: heroku.App{ID: c.App.ID}, coupled: c}
 		apps[i] = a
@@ -438,9 +427,9 @@ func takePhases(res *Result, apps []*stageApp) {
 // have no slug to copy and are refused before any write. Staging apps are not rolled back (only
 // production is).
 //
-// Fir-generation apps build OCI images, not slugs (issue 15, item 6, another change): their
-// releases would be made from the build's oci_image instead; until that lands they are refused
-// here, where the generation is known, rather than sent a slug Heroku would refuse.
+// Fir-generation apps build OCI images, not slugs, and heroku-go v6.1.0's release "Create" link
+// requires a slug (oci_image beside it is optional, unproven alone): they are refused here, where
+// the generation is known, rather than sent a release Heroku's schema does not describe.
 func (r *Runner) stagingMany(ctx context.Context, p plan.Plan, couplings []heroku.Coupling, shared map[string]string, res *Result) error {
 	apps := make([]*stageApp, len(couplings))
 	g, gctx := errgroup.WithContext(ctx)
@@ -458,8 +447,8 @@ func (r *Runner) stagingMany(ctx context.Context, p plan.Plan, couplings []herok
 	orderApps(apps)
 	for _, a := range apps {
 		if a.app.Generation == heroku.Fir {
-			// A Fir build leaves an OCI image, which a release would name as oci_image (heroku-go
-			// v6.1.0's release create link): not done yet.
+			// A Fir build leaves an OCI image, and a release of it by oci_image alone is not what
+			// the schema's Create link describes (it requires slug).
 			return fmt.Errorf("the staging stage has %d apps (%s) and %s is of Heroku's Fir generation, whose builds make an OCI image, not a slug: the action releases one build on several staging apps by its slug only; keep one app at staging", len(apps), appNames(apps), a.app.Name)
 		}
 		if a.app.OnContainerStack() {

@@ -48,18 +48,7 @@ func (r *Runner) prod(ctx context.Context, p plan.Plan, pipeline heroku.Pipeline
 		}
 		return err
 	})
-	g.Go(func() (err error) {
-		stagingApp, err = r.Heroku.App(gctx, stagingID)
-		return err
-	})
-	g.Go(func() (err error) {
-		release, err = r.Heroku.CurrentRelease(gctx, stagingID)
-		if errors.Is(err, heroku.ErrNoRelease) {
-			releaseErr = err
-			return nil
-		}
-		return err
-	})
+	r.readStagingSource(gctx, g, stagingID, &stagingApp, &release, &releaseErr)
 	g.Go(func() (err error) {
 		previous, prodNewest, err = r.Heroku.CurrentAndNewestRelease(gctx, prodID)
 		if errors.Is(err, heroku.ErrNoRelease) {
@@ -234,4 +223,23 @@ func (r *Runner) readTreeAhead(ctx context.Context, p plan.Plan) *treeAhead {
 		return err
 	})
 	return t
+}
+
+// readStagingSource reads in g what a promotion takes from staging: its app (the stack and the
+// generation decide whether it can be promoted at all) and its current release. A staging app
+// without a release sets *noRelease instead of failing g: that matters only when its release is
+// promoted, not when prod builds the commit itself.
+func (r *Runner) readStagingSource(ctx context.Context, g *errgroup.Group, stagingID string, app *heroku.App, release *heroku.Release, noRelease *error) {
+	g.Go(func() (err error) {
+		*app, err = r.Heroku.App(ctx, stagingID)
+		return err
+	})
+	g.Go(func() (err error) {
+		*release, err = r.Heroku.CurrentRelease(ctx, stagingID)
+		if errors.Is(err, heroku.ErrNoRelease) {
+			*noRelease = err
+			return nil
+		}
+		return err
+	})
 }
