@@ -10,7 +10,6 @@ import (
 
 	"github.com/pangeo-forge/deploy-action/internal/fake/githubapi"
 	"github.com/pangeo-forge/deploy-action/internal/fake/herokuapi"
-	"github.com/pangeo-forge/deploy-action/internal/secrets"
 )
 
 // newApprovalWorld is the lifecycle's world with the fork pull request #81 at CommitFork.
@@ -32,23 +31,6 @@ func writePROwnSecrets(t *testing.T, w *World) {
 	edit := func(doc map[string]any) { doc["pr_only"] = prOwnMarker }
 	writeFile(t, filepath.Join(w.Workspace, "secrets", "config.dev-app-proxy.yaml"), string(reencrypted(t, w, "dev-app-proxy", edit)))
 	writeFile(t, filepath.Join(w.Workspace, "secrets", "config.pforge-pr-81.yaml"), string(reencrypted(t, w, "pforge-pr-80", edit)))
-}
-
-// demoVars decrypts one of the repository's demo secrets files.
-func demoVars(t *testing.T, w *World, deployment string) map[string]string {
-	t.Helper()
-	vars, err := secrets.Load(context.Background(), filepath.Join(w.Root, "secrets"), deployment, secrets.Options{
-		Getenv: func(k string) string {
-			if k == "SOPS_AGE_KEY" {
-				return w.AgeKey
-			}
-			return ""
-		},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return vars
 }
 
 // reviewAppOf is the pull request's live review app on the pipeline, nil when none.
@@ -105,7 +87,7 @@ func TestApprovalDeploysTheApprovedCommit(t *testing.T) {
 	}
 	// The config vars are main's fallback file's, exactly: nothing of the pull request's files.
 	got := w.Heroku.ConfigVars(ra.AppName)
-	want := demoVars(t, w, "dev-app-proxy")
+	want := deploymentValues(t, w, "dev-app-proxy")
 	for name, value := range want {
 		if got[name] != value {
 			t.Errorf("config var %s of the review app is not the fallback file's value from main", name)
