@@ -173,20 +173,10 @@ func (r *Runner) prodMany(ctx context.Context, p plan.Plan, pipeline heroku.Pipe
 	if err := g.Wait(); err != nil {
 		return err
 	}
-	g, gctx = errgroup.WithContext(ctx)
-	for _, a := range apps {
-		if a.app.Name == "" {
-			// Never released: only the app itself can name it.
-			g.Go(func() (err error) {
-				a.app, err = r.Heroku.App(gctx, a.app.ID)
-				return err
-			})
-		}
-	}
-	if err := g.Wait(); err != nil {
+	// An app that never released: only the app itself can name it.
+	if err := r.readUnnamedApps(ctx, apps); err != nil {
 		return err
 	}
-	orderApps(apps)
 	if stagingApp.OnContainerStack() {
 		return fmt.Errorf("the staging app %s is on the container stack (heroku.yml), which Heroku cannot promote in a pipeline, and the production stage has %d apps (%s): the action builds container-stack apps on one production app only; keep one app at production, or deploy the others with heroku container:release",
 			stagingApp.Name, len(apps), appNames(apps))
@@ -432,19 +422,12 @@ func takePhases(res *Result, apps []*stageApp) {
 // the generation is known, rather than sent a release Heroku's schema does not describe.
 func (r *Runner) stagingMany(ctx context.Context, p plan.Plan, couplings []heroku.Coupling, shared map[string]string, res *Result) error {
 	apps := make([]*stageApp, len(couplings))
-	g, gctx := errgroup.WithContext(ctx)
 	for i, c := range couplings {
-		a := &stageApp{coupled: c}
-		apps[i] = a
-		g.Go(func() (err error) {
-			a.app, err = r.Heroku.App(gctx, c.App.ID)
-			return err
-		})
+		apps[i] = &stageApp{app: heroku.App{ID: c.App.ID}, coupled: c}
 	}
-	if err := g.Wait(); err != nil {
+	if err := r.readUnnamedApps(ctx, apps); err != nil {
 		return err
 	}
-	orderApps(apps)
 	for _, a := range apps {
 		if a.app.Generation == heroku.Fir {
 			// A Fir build leaves an OCI image, and a release of it by oci_image alone is not what
@@ -459,7 +442,7 @@ func (r *Runner) stagingMany(ctx context.Context, p plan.Plan, couplings []herok
 		return err
 	}
 	// What each app runs before the first write.
-	g, gctx = errgroup.WithContext(ctx)
+	g, gctx := errgroup.WithContext(ctx)
 	commits := make([]string, len(apps))
 	for i, a := range apps {
 		a.res = &Result{Stage: res.Stage, Deployment: res.Deployment, Commit: p.Commit, App: a.app.Name, AppURL: a.app.WebURL}
@@ -567,4 +550,23 @@ func (r *Runner) stagingMany(ctx context.Context, p plan.Plan, couplings []herok
 	}
 	r.sayWhatRunsOn(ctx, p, apps)
 	return fmt.Errorf("%d of the %d staging apps failed: %w", len(failed), len(apps), joinAppErrs(failed))
+}
+
+// readUnnamedApps reads, at once, each app of apps known by its ID alone, then orders apps
+// (orderApps): the order every report and output follows.
+func (r *Runner) readUnnamedApps(ctx context.Context, apps []*stageApp) error {
+	g, gctx := errgroup.WithContext(ctx)
+	for _, a := range apps {
+		if a.app.Name == "" {
+			g.Go(func() (err error) {
+				a.app, err = r.Heroku.App(gctx, a.app.ID)
+				return err
+			})
+		}
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	orderApps(apps)
+	return nil
 }
